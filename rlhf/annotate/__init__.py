@@ -1,0 +1,1 @@
+"""The annotation web server and page."""

@@ -1,0 +1,1 @@
+"""The episode store: rosbag2/MCAP read/write, browser-playable videos, a SQLite index."""

@@ -1,0 +1,1 @@
+"""Phase 2: the preference store, pair sampling, scripted teacher and agreement statistics."""

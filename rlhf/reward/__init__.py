@@ -1,0 +1,1 @@
+"""Phase 2b: the trajectory reward model (Bradley-Terry, ensembles)."""
