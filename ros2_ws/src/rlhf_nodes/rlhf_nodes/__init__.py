@@ -1,0 +1,1 @@
+"""Thin rclpy nodes over the ROS-free `rlhf` core: convert messages, call the core, convert back."""
