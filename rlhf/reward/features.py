@@ -1,0 +1,123 @@
+"""Per-step model inputs from a Trajectory: small frames, proprioception, actions, and their stats.
+
+Shapes (T = control steps, S = RewardConfig.image_size):
+
+| array    | shape        | dtype   | content                                                  |
+|----------|--------------|---------|----------------------------------------------------------|
+| images   | (T, 3, S, S) | uint8   | RGB frames resized with area interpolation               |
+| state    | (T, 15)      | float32 | joint positions (7), joint velocities (7), gripper (1)   |
+| actions  | (T, 8)       | float32 | commanded joint deltas (7) + gripper command (1)         |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from rlhf.constants import ACTION_DIM, NUM_ARM_JOINTS
+from rlhf.trajectory import Trajectory
+
+STATE_DIM = 2 * NUM_ARM_JOINTS + 1
+
+
+def control_rate(traj: Trajectory) -> float:
+    """Control rate in Hz from the median timestamp step; raises ValueError if it cannot be read."""
+    if len(traj) < 2:
+        raise ValueError(f"episode {traj.episode_id!r}: needs >= 2 steps to read its control rate")
+    dt = float(np.median(np.diff(traj.timestamps)))
+    if not dt > 0:
+        raise ValueError(f"episode {traj.episode_id!r}: timestamps do not advance (median step {dt})")
+    return 1.0 / dt
+
+
+def segment_steps(traj: Trajectory, seconds: float) -> int:
+    """Number of control steps spanning `seconds` at the episode's control rate (at least 2)."""
+    return max(2, int(round(seconds * control_rate(traj))))
+
+
+@dataclass
+class EpisodeFeatures:
+    """Model inputs for every step of one episode (see the module docstring for shapes)."""
+
+    images: np.ndarray
+    state: np.ndarray
+    actions: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.state.shape[0])
+
+
+def extract_features(traj: Trajectory, image_size: int) -> EpisodeFeatures:
+    """Resize frames to (3, image_size, image_size) and stack proprio; no normalisation here."""
+    imgs = traj.images
+    if imgs.shape[1] != image_size or imgs.shape[2] != image_size:
+        # INTER_AREA averages pixels, so small objects stay visible as blobs instead of aliasing away.
+        imgs = np.stack([cv2.resize(f, (image_size, image_size), interpolation=cv2.INTER_AREA) for f in imgs])
+    images = np.ascontiguousarray(imgs.transpose(0, 3, 1, 2))
+    state = np.concatenate(
+        [traj.joint_positions, traj.joint_velocities, traj.gripper[:, None]], axis=1
+    ).astype(np.float32)
+    return EpisodeFeatures(images=images, state=state, actions=traj.actions.astype(np.float32))
+
+
+@dataclass
+class FeatureStats:
+    """Mean and std of state (15,) and actions (8,) over training episodes; stored in checkpoints."""
+
+    state_mean: np.ndarray
+    state_std: np.ndarray
+    action_mean: np.ndarray
+    action_std: np.ndarray
+
+    @classmethod
+    def identity(cls) -> FeatureStats:
+        return cls(
+            np.zeros(STATE_DIM, np.float32),
+            np.ones(STATE_DIM, np.float32),
+            np.zeros(ACTION_DIM, np.float32),
+            np.ones(ACTION_DIM, np.float32),
+        )
+
+    @classmethod
+    def fit(cls, feats: Iterable[EpisodeFeatures]) -> FeatureStats:
+        feats = list(feats)
+        if not feats:
+            raise ValueError("FeatureStats.fit needs at least one episode")
+        s = np.concatenate([f.state for f in feats]).astype(np.float64)
+        a = np.concatenate([f.actions for f in feats]).astype(np.float64)
+        # A floor on std keeps constant channels (e.g. a gripper that never moves) from exploding.
+        return cls(
+            s.mean(0).astype(np.float32),
+            np.maximum(s.std(0), 1e-3).astype(np.float32),
+            a.mean(0).astype(np.float32),
+            np.maximum(a.std(0), 1e-3).astype(np.float32),
+        )
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {
+            k: [float(x) for x in getattr(self, k)]
+            for k in ("state_mean", "state_std", "action_mean", "action_std")
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureStats:
+        want = {
+            "state_mean": STATE_DIM,
+            "state_std": STATE_DIM,
+            "action_mean": ACTION_DIM,
+            "action_std": ACTION_DIM,
+        }
+        out = {}
+        for key, n in want.items():
+            if key not in d:
+                raise ValueError(f"feature stats: missing {key!r}")
+            arr = np.asarray(d[key], dtype=np.float32)
+            if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+                raise ValueError(f"feature stats: {key!r} must be {n} finite numbers, got shape {arr.shape}")
+            if key.endswith("_std") and np.any(arr <= 0):
+                raise ValueError(f"feature stats: {key!r} must be > 0")
+            out[key] = arr
+        return cls(**out)

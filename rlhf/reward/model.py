@@ -1,0 +1,98 @@
+"""The reward network: per-frame CNN + proprio/action features -> temporal transformer -> per-step reward.
+
+Inputs for N segments of L steps (S = image size):
+
+| key      | shape            | dtype   | content                                              |
+|----------|------------------|---------|------------------------------------------------------|
+| images   | (N, L, 3, S, S)  | uint8   | frames (scaled to [0, 1] inside the network)         |
+| state    | (N, L, 15)       | float32 | proprioception, already normalised with FeatureStats |
+| actions  | (N, L, 8)        | float32 | actions, already normalised with FeatureStats        |
+| mask     | (N, L)           | bool    | True on real steps, False on right padding           |
+
+Outputs: per-step reward (N, L) (0 on padding) and, with axis heads, per-axis rewards (N, L, A).
+A segment's score is the sum of its per-step rewards, so PPO gets a dense reward.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rlhf.constants import ACTION_DIM
+from rlhf.reward.config import RewardConfig
+from rlhf.reward.features import STATE_DIM
+
+
+class FrameEncoder(nn.Module):
+    """Small stride-2 CNN applied to every frame independently: (M, 3, S, S) -> (M, d_model)."""
+
+    def __init__(self, channels: tuple[int, ...], d_model: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i, c in enumerate(channels):
+            k = 5 if i == 0 else 3
+            layers += [nn.Conv2d(c_in, c, k, stride=2, padding=k // 2), nn.GELU()]
+            c_in = c
+        self.conv = nn.Sequential(*layers)
+        # Spatial softmax would be nicer for positions; a 2x2 adaptive pool keeps coarse "where" info
+        # (global average pooling alone would discard where the arm and the object are).
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.proj = nn.Linear(c_in * 4, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.pool(self.conv(x)).flatten(1))
+
+
+class RewardNet(nn.Module):
+    """One ensemble member. See the module docstring for input and output shapes."""
+
+    def __init__(self, config: RewardConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.frame_encoder = FrameEncoder(config.cnn_channels, d) if config.use_images else None
+        self.proprio = nn.Sequential(nn.Linear(STATE_DIM + ACTION_DIM, d), nn.GELU(), nn.Linear(d, d))
+        self.pos = nn.Parameter(torch.zeros(config.max_steps, d))
+        nn.init.normal_(self.pos, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            d,
+            config.n_heads,
+            dim_feedforward=2 * d,
+            dropout=config.dropout,
+            batch_first=True,
+            norm_first=True,
+        )
+        self.temporal = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        n_out = 1 + len(config.axes)
+        self.head = nn.Sequential(
+            nn.Linear(d, config.head_hidden),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.head_hidden, n_out),
+        )
+
+    def forward(
+        self, images: torch.Tensor, state: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-step rewards (N, L) and per-axis rewards (N, L, A) (A may be 0)."""
+        n, length = state.shape[:2]
+        if length > self.config.max_steps:
+            raise ValueError(
+                f"segment of {length} steps exceeds RewardConfig.max_steps={self.config.max_steps}"
+            )
+        x = self.proprio(torch.cat([state, actions], dim=-1))
+        if self.frame_encoder is not None:
+            frames = images.reshape(n * length, *images.shape[2:]).float() / 255.0
+            x = x + self.frame_encoder(frames).reshape(n, length, -1)
+        x = x + self.pos[:length]
+        attn_mask = None
+        if self.config.causal:
+            attn_mask = torch.triu(torch.full((length, length), float("-inf"), device=x.device), diagonal=1)
+        # Right padding + causal attention: real steps never attend to padding, so no key mask is
+        # needed then (and a key mask would make fully padded rows NaN).
+        key_pad = None if self.config.causal else ~mask
+        h = self.norm(self.temporal(x, mask=attn_mask, src_key_padding_mask=key_pad))
+        out = self.head(h) * mask.unsqueeze(-1).to(h.dtype)
+        return out[..., 0], out[..., 1:]

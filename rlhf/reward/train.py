@@ -1,0 +1,206 @@
+"""Bradley-Terry training of a reward ensemble on preference triples.
+
+Reads top to bottom: 1. features and input stats, 2. per member: bootstrap, train with
+early selection on out-of-bag pairs, 3. per member output normalisation, 4. the ensemble.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rlhf.prefs.triples import PreferenceTriple
+from rlhf.reward.config import RewardConfig
+from rlhf.reward.dataset import PairDataset, SegmentRef
+from rlhf.reward.ensemble import RewardEnsemble, RewardStats
+from rlhf.reward.features import EpisodeFeatures, FeatureStats, extract_features, segment_steps
+from rlhf.reward.losses import bradley_terry_loss
+from rlhf.reward.metrics import LOSS, VAL_LOSS
+from rlhf.reward.model import RewardNet
+from rlhf.trajectory import Trajectory
+
+
+@dataclass
+class TrainResult:
+    """The trained ensemble and, per member, a list of per-epoch metric dicts."""
+
+    ensemble: RewardEnsemble
+    history: list[list[dict[str, float]]] = field(default_factory=list)
+
+
+def pair_loss(net: RewardNet, batch: dict, config: RewardConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """Aggregate BT loss (+ weighted per-axis BT losses) for one batch of pairs."""
+    seg = batch["segments"]
+    r, axes = net(seg.images, seg.state, seg.actions, seg.mask)
+    b = batch["prob_a"].shape[0]
+    scores = r.sum(dim=1)
+    loss = bradley_terry_loss(scores[:b], scores[b:], batch["prob_a"], config.label_noise, batch["weight"])
+    metrics = {LOSS: float(loss.detach())}
+    if config.axes and config.axis_loss_weight > 0:
+        axis_scores = axes.sum(dim=1)  # (2B, A)
+        for j, name in enumerate(config.axes):
+            w = batch["weight"] * batch["axis_mask"][:, j]
+            if w.sum() <= 0:
+                continue
+            axis_loss = bradley_terry_loss(
+                axis_scores[:b, j], axis_scores[b:, j], batch["axis_target"][:, j], config.label_noise, w
+            )
+            loss = loss + config.axis_loss_weight * axis_loss
+            metrics[f"losses/axis_{name}"] = float(axis_loss.detach())
+    return loss, metrics
+
+
+@torch.no_grad()
+def _eval_loss(net: RewardNet, data: PairDataset, idx: np.ndarray, config: RewardConfig) -> float:
+    net.eval()
+    total, n = 0.0, 0
+    for lo in range(0, len(idx), 256):
+        chunk = idx[lo : lo + 256]
+        loss, _ = pair_loss(net, data.batch(chunk), config)
+        total += float(loss) * len(chunk)
+        n += len(chunk)
+    return total / max(n, 1)
+
+
+def train_member(
+    config: RewardConfig,
+    data: PairDataset,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    seed: int,
+    progress: bool = True,
+    desc: str = "reward",
+) -> tuple[RewardNet, list[dict[str, float]]]:
+    """Train one RewardNet on pairs `train_idx` of `data`; keep the epoch with the lowest loss on
+    `val_idx` (the last epoch if `val_idx` is empty)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = RewardNet(config)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history: list[dict[str, float]] = []
+    best_state, best_val = None, float("inf")
+    steps_per_epoch = max(1, int(np.ceil(len(train_idx) / config.batch_size)))
+    bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False)
+    for epoch in range(config.epochs):
+        net.train()
+        order = rng.permutation(train_idx)
+        losses = []
+        for lo in range(0, len(order), config.batch_size):
+            mb_idx = order[lo : lo + config.batch_size]
+            loss, _ = pair_loss(net, data.batch(mb_idx), config)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            opt.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+        row = {"epoch": float(epoch), LOSS: float(np.mean(losses))}
+        if len(val_idx):
+            row[VAL_LOSS] = _eval_loss(net, data, val_idx, config)
+            if row[VAL_LOSS] < best_val:
+                best_val = row[VAL_LOSS]
+                best_state = copy.deepcopy(net.state_dict())
+        bar.set_postfix(loss=f"{row[LOSS]:.3f}", val=f"{row.get(VAL_LOSS, float('nan')):.3f}")
+        history.append(row)
+    bar.close()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return net, history
+
+
+def tile_segments(features: Mapping[str, EpisodeFeatures], steps: Mapping[str, int]) -> list[SegmentRef]:
+    """Consecutive non-overlapping segments covering each episode (for normalisation stats)."""
+    refs = []
+    for eid, f in features.items():
+        k = steps[eid]
+        refs += [(eid, (s, min(s + k, len(f)))) for s in range(0, len(f), k)]
+    return refs
+
+
+def fit_reward_stats(
+    ensemble: RewardEnsemble, features: Mapping[str, EpisodeFeatures], steps: Mapping[str, int]
+) -> list[RewardStats]:
+    """Per-member mean/std of raw per-step rewards over the training episodes."""
+    rewards, _ = ensemble.member_step_rewards(features, tile_segments(features, steps), normalize=False)
+    flat = np.concatenate(rewards, axis=1)  # (M, total steps)
+    return [RewardStats(float(r.mean()), float(max(r.std(), 1e-6))) for r in flat]
+
+
+def train_reward_model(
+    episodes: Mapping[str, Trajectory],
+    triples: Sequence[PreferenceTriple],
+    config: RewardConfig | None = None,
+    annotator_weights: Mapping[str, float] | None = None,
+    progress: bool = True,
+    features: Mapping[str, EpisodeFeatures] | None = None,
+) -> TrainResult:
+    """Train a k-member ensemble on `triples` whose segments index into `episodes`.
+
+    annotator_weights: optional annotator_id -> weight (e.g. from `annotator_weights_from_accuracy`);
+    annotators not listed weigh 1. `features` may pass precomputed inputs (keyed like `episodes`).
+    """
+    config = config or RewardConfig()
+    if not triples:
+        raise ValueError("train_reward_model: no preference triples given")
+    # 1. Inputs of the episodes the triples use, and input normalisation stats over them.
+    used = sorted({t.episode_a for t in triples} | {t.episode_b for t in triples})
+    missing = [eid for eid in used if eid not in episodes]
+    if missing:
+        raise ValueError(f"train_reward_model: triples refer to unknown episodes {missing[:5]}")
+    if features is None:
+        features = {eid: extract_features(episodes[eid], config.image_size) for eid in used}
+    else:
+        features = {eid: features[eid] for eid in used}
+    stats = FeatureStats.fit(features.values())
+    data = PairDataset(features, triples, stats, config.axes, annotator_weights, config.max_steps)
+    n = len(data)
+
+    # 2. Members on bootstrap resamples; out-of-bag pairs pick each member's best epoch.
+    rng = np.random.default_rng(config.seed)
+    members, history = [], []
+    for m in range(config.ensemble_size):
+        if config.bootstrap and n > 1:
+            train_idx = rng.integers(0, n, size=n)
+            oob = np.setdiff1d(np.arange(n), train_idx)
+            val_idx = oob if config.val_fraction > 0 else np.array([], int)
+        else:
+            perm = rng.permutation(n)
+            n_val = int(round(config.val_fraction * n))
+            val_idx, train_idx = perm[:n_val], perm[n_val:]
+        net, hist = train_member(
+            config,
+            data,
+            train_idx,
+            val_idx,
+            seed=config.seed * 1000 + m,
+            progress=progress,
+            desc=f"reward member {m + 1}/{config.ensemble_size}",
+        )
+        members.append(net)
+        history.append(hist)
+
+    # 3. Per-member output normalisation over the training episodes, then 4. the ensemble.
+    ensemble = RewardEnsemble(config, members, stats)
+    steps = {eid: min(config.max_steps, segment_steps(episodes[eid], config.segment_seconds)) for eid in used}
+    ensemble.reward_stats = fit_reward_stats(ensemble, features, steps)
+    return TrainResult(ensemble, history)
+
+
+def annotator_weights_from_accuracy(accuracy: Mapping[str, float]) -> dict[str, float]:
+    """Reliability weight per annotator from gold/calibration accuracy: w = max(0, 2 * acc - 1).
+
+    An annotator at chance (50%) carries no information and gets 0; a perfect one gets 1.
+    """
+    out = {}
+    for name, acc in accuracy.items():
+        if not 0.0 <= acc <= 1.0:
+            raise ValueError(f"annotator {name!r}: accuracy must be in [0, 1], got {acc}")
+        out[name] = max(0.0, 2.0 * acc - 1.0)
+    return out
