@@ -112,7 +112,7 @@ class Trajectory:
                 raise TrajectoryError(f"episode {self.episode_id!r}: {name} is missing")
             if not isinstance(arr, np.ndarray):
                 raise TrajectoryError(f"episode {self.episode_id!r}: {name} must be a numpy array")
-            if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+            if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape, strict=True)):
                 raise TrajectoryError(
                     f"episode {self.episode_id!r}: {name} has shape {arr.shape}, expected "
                     f"{tuple('*' if s is None else s for s in shape)}"

@@ -63,8 +63,10 @@ else
 fi
 
 # 3. The ROS 2 workspace, keyed on every source file of it (interfaces, nodes, launch, config).
-ws_hash="$(cd "$ROOT" && find ros2_ws/src launch cmake -type f \( ! -name '*.pyc' \) -print0 2>/dev/null \
-  | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)-$ROS_MODE"
+ws_inputs=()
+for d in ros2_ws/src launch cmake; do [ -d "$d" ] && ws_inputs+=("$d"); done
+ws_hash="$(find "${ws_inputs[@]}" -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum \
+  | sha256sum | cut -d' ' -f1)-$ROS_MODE"
 if [ "$(cat "$STAMPS/ros2_ws" 2>/dev/null)" != "$ws_hash" ] || [ ! -f ros2_ws/install/local_setup.bash ]; then
   log "building ros2_ws with colcon"
   (
