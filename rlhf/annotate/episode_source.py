@@ -1,0 +1,131 @@
+"""Where the annotation server's episodes come from: an adapter, so the server does not depend on how
+episodes are stored.
+
+The preference store only needs an `EpisodeRecord` per episode (id, task, instruction, video, fps,
+steps). Today those come from trajectories plus MP4 files, or from plain rows (JSON/JSONL, or any
+index that yields mappings or objects with those attributes, such as the episode store's SQLite index).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rlhf.prefs.store import EpisodeRecord
+from rlhf.trajectory import Trajectory
+
+VIDEO_ROUTE = "/videos/"
+
+
+def served_video_url(episode_id: str) -> str:
+    """The URL under which the annotation server streams an episode's local video file."""
+    return f"{VIDEO_ROUTE}{episode_id}"
+
+
+def record_from_trajectory(
+    traj: Trajectory, video_path: str | os.PathLike, *, fps: float | None = None, gold_axes: Mapping[str, float] | None = None
+) -> EpisodeRecord:
+    """An EpisodeRecord for a trajectory whose frames were rendered to `video_path`, one frame per step.
+
+    fps defaults to the trajectory's control rate (steps / duration).
+    """
+    n = len(traj)
+    if fps is None:
+        fps = (n - 1) / traj.duration if n > 1 and traj.duration > 0 else 10.0
+    return EpisodeRecord(
+        episode_id=traj.episode_id,
+        task=traj.task,
+        instruction=traj.instruction,
+        video_url=served_video_url(traj.episode_id),
+        video_path=str(Path(video_path).resolve()),
+        num_steps=n,
+        fps=float(fps),
+        duration=n / float(fps),
+        gold_axes=dict(gold_axes) if gold_axes is not None else None,
+    )
+
+
+def _get(row: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(row, Mapping) and name in row:
+            return row[name]
+        if not isinstance(row, Mapping) and hasattr(row, name):
+            return getattr(row, name)
+    return default
+
+
+def record_from_row(row: Any, *, base_dir: str | os.PathLike | None = None) -> EpisodeRecord:
+    """An EpisodeRecord from a mapping or object with episode_id/id, task, instruction, video_path or
+    video_url, fps, and num_steps (or duration). Relative video paths are resolved against base_dir."""
+    episode_id = _get(row, "episode_id", "id")
+    if not episode_id:
+        raise ValueError(f"episode row has no episode_id: {row!r}")
+    fps = _get(row, "fps", "video_fps", "control_rate")
+    if fps is None:
+        raise ValueError(f"episode {episode_id!r}: row has no fps")
+    fps = float(fps)
+    steps = _get(row, "num_steps", "steps", "length")
+    duration = _get(row, "duration")
+    if steps is None:
+        if duration is None:
+            raise ValueError(f"episode {episode_id!r}: row has neither num_steps nor duration")
+        steps = max(1, round(float(duration) * fps))
+    video_path = _get(row, "video_path", "video")
+    if video_path is not None and base_dir is not None and not os.path.isabs(str(video_path)):
+        video_path = str(Path(base_dir) / str(video_path))
+    video_url = _get(row, "video_url") or (served_video_url(str(episode_id)) if video_path else None)
+    if video_url is None:
+        raise ValueError(f"episode {episode_id!r}: row has neither video_path nor video_url")
+    gold = _get(row, "gold_axes", "gold")
+    return EpisodeRecord(
+        episode_id=str(episode_id),
+        task=str(_get(row, "task", default="")),
+        instruction=str(_get(row, "instruction", default="")),
+        video_url=str(video_url),
+        video_path=None if video_path is None else str(video_path),
+        num_steps=int(steps),
+        fps=fps,
+        duration=float(duration) if duration is not None else int(steps) / fps,
+        gold_axes=dict(gold) if gold else None,
+    )
+
+
+def records_from_rows(rows: Iterable[Any], *, base_dir: str | os.PathLike | None = None) -> list[EpisodeRecord]:
+    return [record_from_row(r, base_dir=base_dir) for r in rows]
+
+
+def records_from_file(path: str | os.PathLike) -> list[EpisodeRecord]:
+    """Episode rows from a JSON list or a JSONL file; video paths are relative to the file's folder."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".jsonl":
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            rows = json.loads(text)
+            if isinstance(rows, Mapping):
+                rows = rows.get("episodes", [])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    return records_from_rows(rows, base_dir=path.parent)
+
+
+def records_from_episode_store(root: str | os.PathLike) -> list[EpisodeRecord]:
+    """Episodes from the episode store's index at `root` (needs `rlhf.episodes.EpisodeStore`).
+
+    The store is duck-typed: any of `list()`, `rows()`, `index()` or `episodes()` returning rows with
+    the fields `record_from_row` reads.
+    """
+    try:
+        from rlhf.episodes import EpisodeStore  # type: ignore[attr-defined]
+    except ImportError as e:
+        raise RuntimeError(f"the episode store (rlhf.episodes.EpisodeStore) is not available: {e}") from e
+    store = EpisodeStore(root)
+    for name in ("list", "rows", "index", "episodes"):
+        fn = getattr(store, name, None)
+        if callable(fn):
+            return records_from_rows(fn(), base_dir=root)
+    raise RuntimeError("EpisodeStore has no list()/rows()/index()/episodes() method to enumerate episodes")
