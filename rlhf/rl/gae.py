@@ -1,0 +1,46 @@
+"""Generalised advantage estimation (Schulman et al., 2016) as one pure function."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def compute_gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    last_value: float | np.ndarray,
+    terminated: bool | np.ndarray,
+    gamma: float,
+    lam: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Advantages and returns of one episode (or N aligned episodes of equal length).
+
+    Args:
+        rewards: (T,) or (T, N) reward after the action at step t.
+        values: (T,) or (T, N) critic's V(s_t).
+        last_value: scalar or (N,) V(s_T) of the observation after the last step; used only where
+            the episode was cut (truncated), since a terminal state is worth nothing.
+        terminated: bool or (N,) whether s_T is terminal.
+        gamma, lam: discount and GAE lambda.
+
+    Returns:
+        advantages (T,) or (T, N), and returns = advantages + values (the critic's target).
+
+    delta_t = r_t + gamma * V(s_{t+1}) - V(s_t);  A_t = delta_t + gamma * lam * A_{t+1}, walked backwards.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if r.shape != v.shape or r.ndim not in (1, 2) or r.shape[0] == 0:
+        raise ValueError(f"rewards {r.shape} and values {v.shape} must have the same shape (T,) or (T, N), T >= 1")
+    tail_shape = r.shape[1:]
+    bootstrap = np.where(np.asarray(terminated, dtype=bool), 0.0, np.asarray(last_value, dtype=np.float64))
+    bootstrap = np.broadcast_to(bootstrap, tail_shape)
+    adv = np.zeros_like(r)
+    next_adv = np.zeros(tail_shape)
+    next_value = bootstrap
+    for t in reversed(range(r.shape[0])):
+        delta = r[t] + gamma * next_value - v[t]
+        next_adv = delta + gamma * lam * next_adv
+        adv[t] = next_adv
+        next_value = v[t]
+    return adv, adv + v

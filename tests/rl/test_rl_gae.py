@@ -1,0 +1,58 @@
+"""GAE against values worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlhf.rl.gae import compute_gae
+
+
+def test_gae_terminal_episode_by_hand():
+    # r = [1, 0, 2], V = [0.5, 1.0, 0.0], terminal after step 2, gamma = 0.9, lambda = 0.8.
+    # delta_2 = 2 + 0 - 0 = 2                       A_2 = 2
+    # delta_1 = 0 + 0.9 * 0.0 - 1.0 = -1.0          A_1 = -1 + 0.72 * 2 = 0.44
+    # delta_0 = 1 + 0.9 * 1.0 - 0.5 = 1.4           A_0 = 1.4 + 0.72 * 0.44 = 1.7168
+    adv, ret = compute_gae(np.array([1.0, 0.0, 2.0]), np.array([0.5, 1.0, 0.0]), last_value=123.0,
+                           terminated=True, gamma=0.9, lam=0.8)
+    np.testing.assert_allclose(adv, [1.7168, 0.44, 2.0])
+    np.testing.assert_allclose(ret, [2.2168, 1.44, 2.0])
+
+
+def test_gae_truncated_episode_bootstraps_from_last_value():
+    # One step, cut by the time limit: A = r + gamma * V(s_T) - V(s_0) = 1 + 0.5 * 4 - 1 = 2.
+    adv, ret = compute_gae(np.array([1.0]), np.array([1.0]), last_value=4.0, terminated=False, gamma=0.5, lam=0.3)
+    np.testing.assert_allclose(adv, [2.0])
+    np.testing.assert_allclose(ret, [3.0])
+
+
+def test_gae_lambda_one_gives_discounted_return_minus_value():
+    r = np.array([1.0, 2.0, 3.0, 4.0])
+    v = np.array([0.3, -0.2, 0.7, 0.1])
+    gamma = 0.95
+    mc = np.array([sum(gamma**k * r[t + k] for k in range(4 - t)) for t in range(4)])
+    adv, ret = compute_gae(r, v, 0.0, True, gamma, 1.0)
+    np.testing.assert_allclose(ret, mc)
+    np.testing.assert_allclose(adv, mc - v)
+
+
+def test_gae_lambda_zero_is_one_step_td():
+    r = np.array([1.0, 2.0, 3.0])
+    v = np.array([0.5, 0.25, 2.0])
+    adv, _ = compute_gae(r, v, 1.0, False, 0.9, 0.0)
+    np.testing.assert_allclose(adv, [1 + 0.9 * 0.25 - 0.5, 2 + 0.9 * 2.0 - 0.25, 3 + 0.9 * 1.0 - 2.0])
+
+
+def test_gae_batched_columns_match_single_episodes():
+    rng = np.random.default_rng(0)
+    r, v = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    last, term = np.array([0.3, -1.0, 2.0]), np.array([True, False, False])
+    adv, _ = compute_gae(r, v, last, term, 0.99, 0.95)
+    for j in range(3):
+        a1, _ = compute_gae(r[:, j], v[:, j], last[j], term[j], 0.99, 0.95)
+        np.testing.assert_allclose(adv[:, j], a1)
+
+
+def test_gae_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        compute_gae(np.zeros(3), np.zeros(4), 0.0, True, 0.9, 0.9)
