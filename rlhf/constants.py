@@ -11,6 +11,7 @@ OBS_STATE = "observation.state"  # (B, D) proprioception: joint positions, veloc
 OBS_INSTRUCTION = "observation.instruction"  # list[str] of length B, or one str
 OBS_INSTRUCTION_EMB = "observation.instruction_embedding"  # (B, E) cached sentence embedding
 ACTION = "action"  # (B, A) joint-position deltas (7) + gripper command (1)
+ACTION_IS_PAD = "action_is_pad"  # (B, chunk) bool: chunk steps past the episode's end (masked in losses)
 
 # The arm.
 ARM_JOINT_NAMES: tuple[str, ...] = tuple(f"panda_joint{i}" for i in range(1, 8))

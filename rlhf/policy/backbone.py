@@ -1,0 +1,49 @@
+"""The backbone: image tokens + instruction token + proprioception token, fused by a transformer.
+
+Input tensors are already preprocessed by the policy (images resized to [0, 1], state normalised,
+instruction as its frozen sentence embedding). The output feature vector is the transformer's
+read-out ("CLS") token; the action head and the PPO critic both read it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rlhf.policy.config import PolicyConfig
+from rlhf.policy.vision import ImageEncoder
+
+
+class Backbone(nn.Module):
+    """(images (B, 3, S, S), state (B, D_s), instruction_emb (B, E)) -> features (B, d_model)."""
+
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.image_encoder = ImageEncoder(
+            config.image_size,
+            config.cnn_channels,
+            config.image_tokens_side,
+            d,
+            stem_stride=config.stem_stride,
+            group_norm=config.cnn_group_norm,
+        )
+        self.instruction_proj = nn.Sequential(nn.Linear(config.instruction_dim, d), nn.GELU(), nn.Linear(d, d))
+        self.state_proj = nn.Sequential(nn.Linear(config.state_dim, d), nn.GELU(), nn.Linear(d, d))
+        self.readout = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        # Type embeddings tell the transformer which token is which modality.
+        self.type_emb = nn.Parameter(torch.randn(3, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            d, config.n_heads, config.ff_dim, config.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.transformer = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.out_dim = d
+
+    def forward(self, images: torch.Tensor, state: torch.Tensor, instruction_emb: torch.Tensor) -> torch.Tensor:
+        b = images.shape[0]
+        img = self.image_encoder(images) + self.type_emb[0]  # (B, N_img, d)
+        ins = self.instruction_proj(instruction_emb).unsqueeze(1) + self.type_emb[1]  # (B, 1, d)
+        st = self.state_proj(state).unsqueeze(1) + self.type_emb[2]  # (B, 1, d)
+        tokens = torch.cat([self.readout.expand(b, -1, -1), ins, st, img], dim=1)
+        return self.norm(self.transformer(tokens)[:, 0])

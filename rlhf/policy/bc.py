@@ -1,0 +1,266 @@
+"""Behavioural cloning: fit `VLAPolicy` to demonstrations, with periodic evaluation in the sim.
+
+Reads top to bottom:
+ 1. keep the demonstrations worth imitating (mixed-quality sets: failures are dropped by default),
+ 2. normalisation stats from those demos, a policy, an in-memory dataset,
+ 3. the loop: sample -> forward (loss) -> clip -> step -> schedule, with a progress bar,
+ 4. every `eval_every` steps (and at the end): evaluate in the sim, keep the best checkpoint,
+ 5. write the final checkpoint, metrics.jsonl and summary.json.
+
+Metric names: `losses/bc_loss`, `losses/action_mse`, `losses/action_nll`, `charts/SPS`,
+`charts/learning_rate`, `eval/success_rate`, `gold/<metric>` (gold metric means of eval episodes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from rlhf.atomic import atomic_write_json
+from rlhf.policy.config import PolicyConfig
+from rlhf.policy.dataset import BCDataset
+from rlhf.policy.instruction_encoder import InstructionEncoder
+from rlhf.policy.normalizer import Normalizer
+from rlhf.policy.vla import VLAPolicy
+from rlhf.trajectory import Trajectory
+
+EvalFn = Callable[[VLAPolicy, bool], dict[str, float]]
+"""eval_fn(policy, final) evaluates a policy (e.g. in the sim; `final` marks the evaluation after
+training, which may use more episodes) and returns metrics such as eval/success_rate and gold/*."""
+
+
+@dataclass
+class BCConfig:
+    """Behavioural-cloning hyper-parameters."""
+
+    steps: int = 6000
+    """Optimiser steps (training also stops at `time_budget_s`)."""
+    batch_size: int = 64
+    """Samples per optimiser step."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate (linear warm-up, cosine decay to lr * min_lr_ratio)."""
+    min_lr_ratio: float = 0.05
+    """Final learning rate as a fraction of `lr`."""
+    warmup_steps: int = 200
+    """Linear warm-up steps."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+    image_shift: int = 4
+    """Random-shift augmentation, pixels (0 = off)."""
+    time_budget_s: float = 1800.0
+    """Wall-clock budget of the whole training run (periodic evaluations included), s."""
+    eval_every: int = 2000
+    """Evaluate in the sim every this many steps (0 = only at the end)."""
+    log_every: int = 50
+    """Write a metrics line every this many steps."""
+    only_successful: bool = True
+    """Drop demonstrations whose `success` is False (those with unknown success are kept)."""
+    seed: int = 0
+    """Seeds parameter init, minibatch sampling and augmentation."""
+    device: str = "auto"
+    """"cpu", "cuda" or "auto" (cuda when available)."""
+    num_threads: int | None = None
+    """torch CPU threads (None leaves torch's default)."""
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"BCConfig.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("warmup_steps", "eval_every", "image_shift"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"BCConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.log_every <= 0:
+            raise ValueError(f"BCConfig.log_every must be > 0, got {self.log_every}")
+        if not self.lr > 0:
+            raise ValueError(f"BCConfig.lr must be > 0, got {self.lr}")
+        if not 0 < self.min_lr_ratio <= 1:
+            raise ValueError(f"BCConfig.min_lr_ratio must be in (0, 1], got {self.min_lr_ratio}")
+        if self.weight_decay < 0 or self.grad_clip <= 0:
+            raise ValueError(
+                f"BCConfig.weight_decay must be >= 0 and grad_clip > 0, got {self.weight_decay}, {self.grad_clip}"
+            )
+        if not self.time_budget_s > 0:
+            raise ValueError(f"BCConfig.time_budget_s must be > 0, got {self.time_budget_s}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"BCConfig.device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.num_threads is not None and self.num_threads <= 0:
+            raise ValueError(f"BCConfig.num_threads must be > 0 or None, got {self.num_threads}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda if available else cpu; 'cuda' without a GPU is an error naming it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def lr_at(step: int, cfg: BCConfig) -> float:
+    """Linear warm-up then cosine decay from lr to lr * min_lr_ratio over cfg.steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def select_demos(trajectories: Sequence[Trajectory], only_successful: bool) -> list[Trajectory]:
+    """The demonstrations BC imitates: all of them, or all but known failures."""
+    kept = [t for t in trajectories if not (only_successful and t.success is False)]
+    if not kept:
+        raise ValueError(
+            f"no demonstrations left to imitate ({len(trajectories)} given, only_successful={only_successful})"
+        )
+    return kept
+
+
+class MetricsLog:
+    """Append-only JSON-lines metrics file: one {"step": ..., name: value} object per line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        self._f.write(json.dumps({"step": step, **{k: float(v) for k, v in metrics.items()}}) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+@dataclass
+class BCResult:
+    policy: VLAPolicy
+    checkpoint: Path
+    best_checkpoint: Path | None
+    steps: int
+    train_seconds: float
+    final_metrics: dict[str, float]
+    history: list[dict[str, Any]]
+
+
+def train_bc(
+    trajectories: Sequence[Trajectory],
+    out_dir: str | os.PathLike,
+    config: BCConfig | None = None,
+    policy_config: PolicyConfig | None = None,
+    eval_fn: EvalFn | None = None,
+    instruction_encoder: InstructionEncoder | None = None,
+    progress: bool = True,
+) -> BCResult:
+    """Train a policy on `trajectories`; write checkpoints and metrics under `out_dir`."""
+    cfg = config or BCConfig()
+    pcfg = policy_config or PolicyConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+
+    # 1-2. demos, stats, policy, data.
+    demos = select_demos(trajectories, cfg.only_successful)
+    encoder = instruction_encoder or InstructionEncoder(dim=pcfg.instruction_dim, package=pcfg.instruction_encoder)
+    policy = VLAPolicy(pcfg, Normalizer.from_trajectories(demos), encoder).to(device)
+    data = BCDataset(demos, pcfg.image_size, pcfg.chunk_size, encoder)
+    atomic_write_json(
+        out / "bc_config.json",
+        {
+            "bc": asdict(cfg),
+            "policy": pcfg.to_dict(),
+            "demos_total": len(trajectories),
+            "demos_used": len(demos),
+            "steps_in_data": len(data),
+            "instructions": len(data.instructions),
+            "device": str(device),
+        },
+    )
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log = MetricsLog(out / "metrics.jsonl")
+    history: list[dict[str, Any]] = []
+    best_rate, best_path = -1.0, None
+    final_metrics: dict[str, float] = {}
+
+    def evaluate(step: int, final: bool) -> dict[str, float]:
+        nonlocal best_rate, best_path
+        if eval_fn is None:
+            return {}
+        metrics = eval_fn(policy, final)
+        if not metrics:
+            return {}
+        log.write(step, metrics)
+        history.append({"step": step, **metrics})
+        rate = metrics.get("eval/success_rate", -1.0)
+        if rate > best_rate:
+            best_rate = rate
+            best_path = policy.save(out / "best")
+        return metrics
+
+    # 3. the loop.
+    policy.train()
+    bar = tqdm(total=cfg.steps, desc="bc", unit="step", disable=not progress, dynamic_ncols=True)
+    step, t_log, window = 0, time.perf_counter(), []
+    try:
+        while step < cfg.steps and time.perf_counter() - start < cfg.time_budget_s:
+            lr = lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = data.sample(cfg.batch_size, gen, cfg.image_shift)
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            loss, metrics = policy(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            window.append(metrics)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                avg = {k: sum(m[k] for m in window) / len(window) for k in window[0]}
+                avg.update({"charts/SPS": len(window) / max(now - t_log, 1e-9), "charts/learning_rate": lr,
+                            "losses/grad_norm": float(grad_norm)})  # fmt: skip
+                log.write(step, avg)
+                history.append({"step": step, **avg})
+                bar.set_postfix(loss=f"{avg['losses/bc_loss']:.4f}", mse=f"{avg['losses/action_mse']:.4f}")
+                window, t_log = [], now
+            bar.update(1)
+            # 4. periodic evaluation.
+            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
+                m = evaluate(step, final=False)
+                if m:
+                    bar.write(f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in m.items()))
+                policy.train()
+        bar.close()
+        train_seconds = time.perf_counter() - start
+        # 5. final checkpoint and evaluation.
+        final_path = policy.save(out / "policy")
+        final_metrics = evaluate(step, final=True)
+    finally:
+        bar.close()
+        log.close()
+    summary = {
+        "steps": step,
+        "train_seconds": train_seconds,
+        "total_seconds": time.perf_counter() - start,
+        "final": final_metrics,
+        "best_success_rate": best_rate if eval_fn is not None else None,
+        "checkpoint": str(final_path),
+        "best_checkpoint": str(best_path) if best_path else None,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return BCResult(policy, final_path, best_path, step, train_seconds, final_metrics, history)

@@ -1,0 +1,144 @@
+"""`rlhf bc train` and `rlhf policy eval`. Registration is argparse only; torch loads in handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bc = subparsers.add_parser("bc", help="behavioural cloning")
+    bc_sub = bc.add_subparsers(dest="bc_command", metavar="BC_COMMAND")
+    train = bc_sub.add_parser("train", help="train a VLA policy on demonstrations")
+    train.add_argument("--demos", action="append", required=True, metavar="DIR",
+                       help="demonstration folder (repeatable)")
+    train.add_argument("--out", required=True, help="output folder (policy/, best/, metrics.jsonl, summary.json)")
+    train.add_argument("--task", default=None, help="sim task for evaluation (default: the demos' task)")
+    train.add_argument("--steps", type=int, default=None, help="optimiser steps")
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--time-budget-min", type=float, default=None, help="wall-clock budget, minutes")
+    train.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (0: end only)")
+    train.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (0: none)")
+    train.add_argument("--final-eval-episodes", type=int, default=None,
+                       help="episodes of the final evaluation (default: --eval-episodes)")
+    train.add_argument("--include-failures", action="store_true", help="also imitate unsuccessful demos")
+    train.add_argument("--max-demos", type=int, default=None, help="use at most this many demos")
+    train.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.set_defaults(func=_bc_train)
+    bc.set_defaults(func=lambda args: (bc.print_help(), 2)[1])
+
+    pol = subparsers.add_parser("policy", help="inspect and evaluate policies")
+    pol_sub = pol.add_subparsers(dest="policy_command", metavar="POLICY_COMMAND")
+    ev = pol_sub.add_parser("eval", help="evaluate a policy checkpoint in the sim")
+    ev.add_argument("--checkpoint", required=True, help="policy checkpoint folder")
+    ev.add_argument("--head", default=None, help="head-only checkpoint to load on top")
+    ev.add_argument("--task", required=True)
+    ev.add_argument("--episodes", type=int, default=100)
+    ev.add_argument("--seed-offset", type=int, default=None, help="first seed (default: the eval offset)")
+    ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean")
+    ev.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    ev.add_argument("--threads", type=int, default=None)
+    ev.add_argument("--json", default=None, help="write the metrics to this JSON file")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=_policy_eval)
+    pol.set_defaults(func=lambda args: (pol.print_help(), 2)[1])
+
+
+def load_demo_folder(folder: str | Path) -> list:
+    """Trajectories of a demo folder: via `rlhf.demos.load_demos` when present, else every *.npz."""
+    from rlhf.trajectory import Trajectory
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"demo folder {folder} does not exist")
+    try:
+        from rlhf.demos import load_demos
+    except ImportError:
+        return [Trajectory.load(p) for p in sorted(folder.rglob("*.npz"))]
+    return list(load_demos(folder))
+
+
+def _bc_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from rlhf.policy.bc import BCConfig, resolve_device, train_bc
+    from rlhf.policy.config import PolicyConfig
+    from rlhf.policy.evaluate import evaluate_policy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    demos = []
+    for folder in args.demos:
+        demos.extend(load_demo_folder(folder))
+    if args.max_demos is not None:
+        demos = demos[: args.max_demos]
+    if not demos:
+        print(f"error: no demonstrations found in {args.demos}", file=sys.stderr)
+        return 2
+    tasks = sorted({t.task for t in demos})
+    task = args.task or (tasks[0] if len(tasks) == 1 else None)
+    if task is None:
+        print(f"error: demos span tasks {tasks}; pass --task for evaluation", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in {
+        "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "eval_every": args.eval_every,
+        "time_budget_s": None if args.time_budget_min is None else args.time_budget_min * 60.0,
+    }.items() if v is not None}  # fmt: skip
+    bc_cfg = BCConfig(
+        **overrides, only_successful=not args.include_failures, seed=args.seed, device=args.device,
+        num_threads=args.threads,
+    )  # fmt: skip
+    pcfg = PolicyConfig(extra={"task": task})
+    if args.chunk_size is not None:
+        pcfg = PolicyConfig(chunk_size=args.chunk_size, extra={"task": task})
+    final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
+
+    def eval_fn(policy, final: bool) -> dict[str, float]:
+        n = final_episodes if final else args.eval_episodes
+        if n <= 0:
+            return {}
+        return evaluate_policy(policy, task, episodes=n, progress=not args.no_progress).metrics()
+
+    print(f"bc: {len(demos)} demos, task {task}, device {resolve_device(args.device)}")
+    result = train_bc(demos, args.out, bc_cfg, pcfg, eval_fn=eval_fn, progress=not args.no_progress)
+    print(json.dumps({"steps": result.steps, "train_seconds": round(result.train_seconds, 1),
+                      "checkpoint": str(result.checkpoint), **result.final_metrics}, indent=2))  # fmt: skip
+    return 0
+
+
+def _policy_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from rlhf.atomic import atomic_write_json
+    from rlhf.policy.bc import resolve_device
+    from rlhf.policy.checkpoint import CheckpointError
+    from rlhf.policy.evaluate import EVAL_SEED_OFFSET, evaluate_policy
+    from rlhf.policy.vla import VLAPolicy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        policy = VLAPolicy.load(args.checkpoint, device=resolve_device(args.device))
+        if args.head:
+            policy.load_head(args.head)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    seed_offset = EVAL_SEED_OFFSET if args.seed_offset is None else args.seed_offset
+    result = evaluate_policy(
+        policy, args.task, episodes=args.episodes, seed_offset=seed_offset,
+        deterministic=not args.stochastic, progress=not args.no_progress,
+    )  # fmt: skip
+    metrics = result.metrics()
+    if args.json:
+        atomic_write_json(args.json, {"task": args.task, "checkpoint": str(args.checkpoint),
+                                      "seed_offset": seed_offset, **metrics})  # fmt: skip
+    print(json.dumps(metrics, indent=2))
+    return 0

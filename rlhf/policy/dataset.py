@@ -1,0 +1,85 @@
+"""Behavioural-cloning samples from trajectories, held in memory as compact tensors.
+
+Frames are resized once to the policy's image size and kept as uint8, so a minibatch is a gather
+plus a divide; the instruction of every step is an index into a small embedding table (one row per
+distinct instruction, from the frozen encoder's cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from rlhf.constants import ACTION, ACTION_IS_PAD, OBS_IMAGE, OBS_INSTRUCTION_EMB, OBS_STATE
+from rlhf.policy.instruction_encoder import InstructionEncoder
+from rlhf.policy.normalizer import state_from_trajectory
+from rlhf.policy.vision import random_shift, resize_frames
+from rlhf.trajectory import Trajectory
+
+
+class BCDataset:
+    """All steps of `trajectories`. N = total steps.
+
+    images (N, 3, S, S) uint8, states (N, 15), actions (N, 8), chunk_index (N, C) long (the next C
+    step indices, clamped to the episode's last step), chunk_pad (N, C) bool, instruction_index (N,),
+    embeddings (U, E).
+    """
+
+    def __init__(
+        self,
+        trajectories: Sequence[Trajectory],
+        image_size: int,
+        chunk_size: int,
+        encoder: InstructionEncoder,
+    ) -> None:
+        if not trajectories:
+            raise ValueError("BCDataset needs at least one trajectory")
+        empty = [t.episode_id for t in trajectories if len(t) == 0]
+        if empty:
+            raise ValueError(f"BCDataset: trajectories with no steps: {empty[:5]}")
+        instructions = sorted({t.instruction for t in trajectories})
+        self.instructions = instructions
+        self.embeddings = torch.from_numpy(encoder.encode(instructions))  # (U, E)
+        lookup = {s: i for i, s in enumerate(instructions)}
+        images, states, actions, chunk_index, chunk_pad, instr = [], [], [], [], [], []
+        offset = 0
+        offsets = np.arange(chunk_size)
+        for t in trajectories:
+            n = len(t)
+            images.append(resize_frames(t.images, image_size))
+            states.append(state_from_trajectory(t))
+            actions.append(t.actions.astype(np.float32))
+            idx = np.arange(n)[:, None] + offsets[None, :]  # (n, C)
+            chunk_pad.append(idx >= n)
+            chunk_index.append(np.minimum(idx, n - 1) + offset)
+            instr.append(np.full(n, lookup[t.instruction], dtype=np.int64))
+            offset += n
+        self.images = torch.from_numpy(np.concatenate(images)).permute(0, 3, 1, 2).contiguous()
+        self.states = torch.from_numpy(np.concatenate(states))
+        self.actions = torch.from_numpy(np.concatenate(actions))
+        self.chunk_index = torch.from_numpy(np.concatenate(chunk_index))
+        self.chunk_pad = torch.from_numpy(np.concatenate(chunk_pad))
+        self.instruction_index = torch.from_numpy(np.concatenate(instr))
+        self.num_episodes = len(trajectories)
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    def batch(self, indices: torch.Tensor, shift: int = 0, generator: torch.Generator | None = None) -> dict:
+        """Batch dict for step `indices` (B,): images (B, 3, S, S) in [0, 1], ACTION (B, C, 8)."""
+        images = self.images[indices].float().div_(255.0)
+        if shift > 0:
+            images = random_shift(images, shift, generator)
+        return {
+            OBS_IMAGE: images,
+            OBS_STATE: self.states[indices],
+            OBS_INSTRUCTION_EMB: self.embeddings[self.instruction_index[indices]],
+            ACTION: self.actions[self.chunk_index[indices]],
+            ACTION_IS_PAD: self.chunk_pad[indices],
+        }
+
+    def sample(self, batch_size: int, generator: torch.Generator, shift: int = 0) -> dict:
+        idx = torch.randint(0, len(self), (batch_size,), generator=generator)
+        return self.batch(idx, shift, generator)

@@ -1,0 +1,105 @@
+"""Image preprocessing and the small CNN image encoder.
+
+The CNN sees the frame plus two coordinate channels (x, y in [-1, 1]; "CoordConv"), which makes
+"where is the red cube" a cheap function for a few conv layers to compute. Its last feature map is
+pooled to side x side tokens for the fusion transformer.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def resize_frames(images: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) or (T, H, W, 3) uint8 -> same rank at (size, size), area interpolation, uint8."""
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {images.dtype}")
+    if images.ndim == 3:
+        if images.shape[:2] == (size, size):
+            return images
+        return cv2.resize(images, (size, size), interpolation=cv2.INTER_AREA)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be (H, W, 3) or (T, H, W, 3), got {images.shape}")
+    if images.shape[1:3] == (size, size):
+        return images
+    return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
+
+
+def frames_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) or (B, H, W, 3) uint8 -> (B, 3, H, W) float32 in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(images))
+    if t.ndim == 3:
+        t = t.unsqueeze(0)
+    return t.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Translate each image of (B, C, H, W) by up to `pad` pixels (replicate padding + random crop)."""
+    if pad <= 0:
+        return images
+    b, _, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad), mode="replicate")
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device="cpu").tolist()
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device="cpu").tolist()
+    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+
+
+class ImageEncoder(nn.Module):
+    """(B, 3, S, S) float in [0, 1] -> (B, side*side + 1, d_model) image tokens.
+
+    The extra token holds spatial-softmax keypoints of the last feature map (the expected x, y of
+    each channel's activation): a precise, cheap "where" signal, as in visuomotor BC policies.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: tuple[int, ...],
+        tokens_side: int,
+        d_model: int,
+        stem_stride: int = 2,
+        group_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.image_size = image_size
+        layers: list[nn.Module] = []
+        c_in = 3 + 2  # RGB + coordinate channels
+        for i, c_out in enumerate(channels):
+            if i == 0 and stem_stride != 2:
+                # Patchify stem: non-overlapping stem_stride x stem_stride patches (cheap on CPU).
+                layers.append(nn.Conv2d(c_in, c_out, stem_stride, stride=stem_stride))
+            else:
+                k = 5 if i == 0 else 3
+                layers.append(nn.Conv2d(c_in, c_out, k, stride=2, padding=k // 2))
+            if group_norm:
+                layers.append(nn.GroupNorm(8 if c_out % 8 == 0 else 1, c_out))
+            layers.append(nn.GELU())
+            c_in = c_out
+        self.convs = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(tokens_side)
+        self.proj = nn.Linear(c_in, d_model)
+        self.keypoint_proj = nn.Linear(2 * c_in, d_model)
+        self.pos = nn.Parameter(torch.randn(tokens_side * tokens_side + 1, d_model) * 0.02)
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1, 1, image_size), torch.linspace(-1, 1, image_size), indexing="ij"
+        )
+        self.register_buffer("coords", torch.stack([xs, ys]).unsqueeze(0), persistent=False)
+        side = image_size // (stem_stride * 2 ** (len(channels) - 1))
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+        self.register_buffer("map_coords", torch.stack([xs.flatten(), ys.flatten()], 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = images.shape
+        if c != 3 or h != self.image_size or w != self.image_size:
+            raise ValueError(f"ImageEncoder expects (B, 3, {self.image_size}, {self.image_size}), got {tuple(images.shape)}")
+        x = torch.cat([images * 2.0 - 1.0, self.coords.expand(b, -1, -1, -1)], dim=1)
+        fmap = self.convs(x)  # (B, C, h, w)
+        attn = torch.softmax(fmap.flatten(2), dim=-1)  # (B, C, h*w)
+        keypoints = (attn @ self.map_coords).flatten(1)  # (B, 2C): expected (x, y) per channel
+        grid = self.pool(fmap).flatten(2).transpose(1, 2)  # (B, side*side, C)
+        tokens = torch.cat([self.proj(grid), self.keypoint_proj(keypoints).unsqueeze(1)], dim=1)
+        return tokens + self.pos
