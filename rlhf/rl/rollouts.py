@@ -59,6 +59,7 @@ class _Builder:
     contact: list = field(default_factory=list)
     instruction: str = ""
     success: bool = False
+    success_time: float | None = None
     terminated: bool = False
     done: bool = False
     last_features: np.ndarray | None = None
@@ -103,6 +104,12 @@ class VectorRolloutCollector:
         vec_cls = gym.vector.AsyncVectorEnv if mode == "async" and self.num_envs > 1 else gym.vector.SyncVectorEnv
         self.envs = vec_cls(list(env_fns))
         self.generator = torch.Generator().manual_seed(sample_seed)
+        self.extra: dict[str, Any] = {}
+        try:  # the sim's control period and time limit, which its gold metrics read from `extra`
+            self.control_dt = float(self.envs.get_attr("dt")[0])
+            self.extra["time_limit_s"] = float(self.envs.get_attr("time_limit_s")[0])
+        except Exception:  # noqa: BLE001 - any env without these attributes keeps the given dt
+            pass
         self.env_steps = 0
         """Every env step taken, discarded ones included (what the raw env rate counts)."""
         self.step_time = 0.0
@@ -177,9 +184,13 @@ class VectorRolloutCollector:
                 for i, b in enumerate(builders):
                     if b.done:
                         continue
+                    # As rlhf.rollout records it: the contact force *during* action t.
+                    force = _info_item(info, "contact_force", i)
+                    b.contact.append(None if force is None else float(force))
                     succ = _info_item(info, "success", i)
-                    if succ is not None:
-                        b.success = bool(succ)
+                    if succ is not None and bool(succ) and not b.success:
+                        b.success = True
+                        b.success_time = len(b.actions) * self.control_dt
                     cut = self.max_episode_steps > 0 and len(b.actions) >= self.max_episode_steps
                     if terminated[i] or truncated[i] or cut:
                         b.done = True
@@ -199,7 +210,6 @@ class VectorRolloutCollector:
         # info describes the state the observation was taken in (reset info for step 0).
         b.ee.append(_info_item(info, "ee_position", i))
         b.objs.append(_info_item(info, "object_positions", i))
-        b.contact.append(_info_item(info, "contact_force", i))
 
     def _finish(self, b: _Builder) -> EpisodeRecord:
         t = len(b.actions)
@@ -230,6 +240,7 @@ class VectorRolloutCollector:
             policy_version=self.policy_version,
             seed=b.seed,
             success=b.success,
+            extra={**self.extra, "control_dt_s": self.control_dt, "success_time_s": b.success_time},
         )
         return EpisodeRecord(
             trajectory=traj,
