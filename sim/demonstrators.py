@@ -73,7 +73,7 @@ STYLES: dict[str, DemoStyle] = {
     "jerky": DemoStyle("jerky", jerk=0.8),
     "hesitant": DemoStyle("hesitant", hesitation=0.7),
     "fast_approach": DemoStyle("fast_approach", speed=0.4, approach_speed=0.4, accel=3.0),
-    "noisy": DemoStyle("noisy", noise=0.02),
+    "noisy": DemoStyle("noisy", noise=0.006),
 }
 MIXED = "mixed"
 
@@ -90,7 +90,7 @@ def sample_style(rng: np.random.Generator) -> DemoStyle:
         accel=float(rng.uniform(0.4, 2.5)),
         jerk=float(rng.choice([0.0, rng.uniform(0.0, 1.0)])),
         hesitation=float(rng.choice([0.0, rng.uniform(0.0, 1.0)])),
-        noise=float(rng.choice([0.0, rng.uniform(0.0, 0.025)])),
+        noise=float(rng.choice([0.0, rng.uniform(0.0, 0.01)])),
     )
 
 
@@ -144,7 +144,8 @@ class ScriptedDemonstrator:
         self.phase_index = 0
         self.phase_steps = 0
         self.settled_steps = 0
-        self.pause_left = 0
+        # A hesitant demonstrator takes a moment before it starts moving.
+        self.pause_left = int(round(8 * self.style.hesitation))
         self.retries = 0
         self._on_reset()
 
@@ -228,8 +229,18 @@ class ScriptedDemonstrator:
 
     # Helpers ---------------------------------------------------------------------
     def _near_object(self, ee: np.ndarray) -> bool:
+        """Within APPROACH_RADIUS of an object (not the one carried), plus the braking distance,
+        so the grasp point is already slow when it enters the radius."""
         objs = self.env.object_positions()
-        return bool(np.min(np.linalg.norm(objs - ee, axis=1)) < APPROACH_RADIUS)
+        if self._carrying():
+            objs = objs[1:]
+        v = float(np.linalg.norm(self.velocity))
+        braking = v * v / (2.0 * self.style.accel * (1.0 + 4.0 * self.style.jerk)) + 2.0 * v * self.env.dt
+        return bool(np.min(np.linalg.norm(objs - ee, axis=1)) < APPROACH_RADIUS + braking)
+
+    def _carrying(self) -> bool:
+        """Whether object 0 is held (so being near it is not "approaching" it)."""
+        return False
 
     def _current_yaw(self) -> float:
         _, quat = self.env.ee_pose()
@@ -245,7 +256,7 @@ class ScriptedDemonstrator:
         quat = p.getQuaternionFromEuler((DOWN, 0.0, float(yaw)))
         lower = list(panda.JOINT_LOWER) + [0.0, 0.0]
         upper = list(panda.JOINT_UPPER) + [panda.FINGER_MAX] * 2
-        ranges = [u - lo for u, lo in zip(upper, lower)]
+        ranges = [u - lo for u, lo in zip(upper, lower, strict=True)]
         rest = list(panda.HOME_POSE) + [panda.FINGER_MAX] * 2
         q = p.calculateInverseKinematics(
             env.robot, panda.EE_LINK, position.tolist(), quat, lowerLimits=lower, upperLimits=upper,
@@ -349,6 +360,9 @@ class PickPlaceDemonstrator(ScriptedDemonstrator):
         if phase.name in ("lower", "open"):
             return np.array([pad[0], pad[1], 2 * PAD_HALF_HEIGHT + CUBE_HALF + 0.008]), self.yaw
         return np.array([pad[0], pad[1], self.CARRY_Z]), self.yaw
+
+    def _carrying(self) -> bool:
+        return self.phases[self.phase_index].name in ("lift", "above_pad")
 
     def _check_progress(self, phase: Phase) -> None:
         if phase.name in ("lift", "above_pad", "lower"):

@@ -33,7 +33,7 @@ W_PROGRESS = 10.0  # per unit of task potential (m)
 W_SUCCESS = 5.0  # once, on the step that succeeded
 W_TIME = 0.3  # per second of episode
 W_JERK = 2e-4  # per (m/s^3)^2 · s
-W_SPEED = 5.0  # per m/s of speed above SAFE_SPEED_MPS near an object
+W_SPEED = 0.5  # per squared relative excess of speed over SAFE_SPEED_MPS near an object
 W_FORCE = 1.0  # per FORCE_SCALE_N of contact force above COLLISION_FORCE_N
 W_LIMIT = 2.0  # per rad of joint-limit margin below SAFE_MARGIN_RAD
 
@@ -133,7 +133,7 @@ def gold_step_rewards(traj) -> np.ndarray:
     """Per-step gold reward (T,) float64; its sum is the gold return of the trajectory or segment.
 
     r_t = W_PROGRESS (Phi_{t+1} - Phi_t) + W_SUCCESS [t = success step] - W_TIME dt
-          - W_JERK |jerk_t|^2 dt - W_SPEED max(0, v_t - v_safe) [near_t]
+          - W_JERK |jerk_t|^2 dt - W_SPEED (max(0, v_t - v_safe) / v_safe)^2 [near_t]
           - W_FORCE max(0, F_t - F_col) / F_scale - W_LIMIT max(0, m_safe - margin_t)
     """
     dt = _dt(traj)
@@ -152,7 +152,8 @@ def gold_step_rewards(traj) -> np.ndarray:
         r[k] += W_SUCCESS
     r -= W_TIME * dt
     r -= W_JERK * _jerk_sq(ee, dt) * dt
-    r -= W_SPEED * np.maximum(0.0, _speeds(ee, dt) - SAFE_SPEED_MPS) * _near_mask(ee, obj)
+    excess = np.maximum(0.0, _speeds(ee, dt) - SAFE_SPEED_MPS) / SAFE_SPEED_MPS
+    r -= W_SPEED * excess**2 * _near_mask(ee, obj)
     r -= W_FORCE * np.maximum(0.0, forces - COLLISION_FORCE_N) / FORCE_SCALE_N
     r -= W_LIMIT * np.maximum(0.0, SAFE_MARGIN_RAD - np.min(joint_limit_margin(q), axis=1))
     return r
