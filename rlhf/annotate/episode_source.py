@@ -63,12 +63,15 @@ def record_from_row(row: Any, *, base_dir: str | os.PathLike | None = None) -> E
     episode_id = _get(row, "episode_id", "id")
     if not episode_id:
         raise ValueError(f"episode row has no episode_id: {row!r}")
+    steps = _get(row, "num_steps", "steps", "length")
+    duration = _get(row, "duration", "duration_s")
     fps = _get(row, "fps", "video_fps", "control_rate")
     if fps is None:
-        raise ValueError(f"episode {episode_id!r}: row has no fps")
+        # The episode store renders one frame per control step: rate = (steps - 1) / (last - first stamp).
+        if steps is None or duration is None or float(duration) <= 0 or int(steps) < 2:
+            raise ValueError(f"episode {episode_id!r}: row has no fps (and no num_steps + duration to derive it)")
+        fps = (int(steps) - 1) / float(duration)
     fps = float(fps)
-    steps = _get(row, "num_steps", "steps", "length")
-    duration = _get(row, "duration")
     if steps is None:
         if duration is None:
             raise ValueError(f"episode {episode_id!r}: row has neither num_steps nor duration")
@@ -80,6 +83,8 @@ def record_from_row(row: Any, *, base_dir: str | os.PathLike | None = None) -> E
     if video_url is None:
         raise ValueError(f"episode {episode_id!r}: row has neither video_path nor video_url")
     gold = _get(row, "gold_axes", "gold")
+    if not gold:
+        gold = _gold_from_metrics(_get(row, "metrics"))
     return EpisodeRecord(
         episode_id=str(episode_id),
         task=str(_get(row, "task", default="")),
@@ -88,9 +93,21 @@ def record_from_row(row: Any, *, base_dir: str | os.PathLike | None = None) -> E
         video_path=None if video_path is None else str(video_path),
         num_steps=int(steps),
         fps=fps,
-        duration=float(duration) if duration is not None else int(steps) / fps,
+        duration=int(steps) / fps,
         gold_axes=dict(gold) if gold else None,
     )
+
+
+def _gold_from_metrics(metrics: Mapping[str, float] | None) -> dict[str, float] | None:
+    """Gold axis scores from an episode's stored gold metrics, where the sim's formulas are available."""
+    if not metrics:
+        return None
+    try:
+        from sim.metrics import gold_axis_scores
+
+        return {k: float(v) for k, v in gold_axis_scores(None, dict(metrics)).items()}
+    except (ImportError, KeyError, TypeError, ValueError):
+        return None  # metrics from elsewhere (a real robot) do not define gold axes
 
 
 def records_from_rows(rows: Iterable[Any], *, base_dir: str | os.PathLike | None = None) -> list[EpisodeRecord]:
@@ -114,18 +131,17 @@ def records_from_file(path: str | os.PathLike) -> list[EpisodeRecord]:
 
 
 def records_from_episode_store(root: str | os.PathLike) -> list[EpisodeRecord]:
-    """Episodes from the episode store's index at `root` (needs `rlhf.episodes.EpisodeStore`).
+    """Episodes with videos from the episode store at `root` (its SQLite index lists them).
 
-    The store is duck-typed: any of `list()`, `rows()`, `index()` or `episodes()` returning rows with
-    the fields `record_from_row` reads.
+    Episodes stored without a video cannot be shown and are left out.
     """
     try:
-        from rlhf.episodes import EpisodeStore  # type: ignore[attr-defined]
+        from rlhf.episodes.store import EpisodeStore
     except ImportError as e:
-        raise RuntimeError(f"the episode store (rlhf.episodes.EpisodeStore) is not available: {e}") from e
+        raise RuntimeError(f"the episode store (rlhf.episodes.store.EpisodeStore) is not available: {e}") from e
     store = EpisodeStore(root)
-    for name in ("list", "rows", "index", "episodes"):
-        fn = getattr(store, name, None)
-        if callable(fn):
-            return records_from_rows(fn(), base_dir=root)
-    raise RuntimeError("EpisodeStore has no list()/rows()/index()/episodes() method to enumerate episodes")
+    try:
+        rows = [r for r in store.list() if _get(r, "video_path")]
+    finally:
+        store.close()
+    return records_from_rows(rows, base_dir=root)

@@ -506,17 +506,23 @@ class PreferenceStore:
             if not enrol.qualified:
                 return NextItem("not_qualified", phase="calibration", calibration_done=cal_done, calibration_total=cal_total)
 
+            # Hidden quality items: drawn at random at their rates, and topped up when an annotator is
+            # owed more than one (so short sessions and the end of the work queue still get their share).
+            done = dict.fromkeys(("work", "gold", "repeat"), 0)
+            for r in conn.execute(
+                "SELECT p.kind, COUNT(*) FROM assignments a JOIN pairs p ON p.id=a.pair_id"
+                " WHERE a.campaign_id=? AND a.annotator_id=? AND p.kind != 'calibration' GROUP BY p.kind",
+                (campaign_id, annotator_id),
+            ):
+                done[r[0]] = r[1]
+            total = sum(done.values()) + 1
+            owed_repeat = cfg.repeat_rate * total - done["repeat"]
+            owed_gold = cfg.gold_rate * total - done["gold"]
             pair: PairRecord | None = None
-            if roll < cfg.repeat_rate:
+            if roll < cfg.repeat_rate or owed_repeat >= 1:
                 pair = self._make_repeat(conn, campaign_id, annotator_id, now)
-            elif roll < cfg.repeat_rate + cfg.gold_rate:
-                row = conn.execute(
-                    "SELECT p.* FROM pairs p WHERE p.campaign_id=? AND p.kind='gold' AND NOT EXISTS"
-                    " (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND a.annotator_id=?)"
-                    " ORDER BY p.order_key LIMIT 1",
-                    (campaign_id, annotator_id),
-                ).fetchone()
-                pair = _pair_from_row(row) if row else None
+            if pair is None and (cfg.repeat_rate <= roll < cfg.repeat_rate + cfg.gold_rate or owed_gold >= 1):
+                pair = self._next_gold(conn, campaign_id, annotator_id)
             if pair is None:
                 row = conn.execute(
                     "SELECT p.*, (SELECT COUNT(*) FROM assignments a WHERE a.pair_id=p.id AND"
@@ -528,6 +534,10 @@ class PreferenceStore:
                 ).fetchone()
                 if row is not None:
                     pair = _pair_from_row(row)
+            if pair is None and owed_repeat > 0:
+                pair = self._make_repeat(conn, campaign_id, annotator_id, now)
+            if pair is None and owed_gold > 0:
+                pair = self._next_gold(conn, campaign_id, annotator_id)
             if pair is None:
                 # Nothing free: is something merely locked by others (wait) or is this annotator done?
                 pending = conn.execute(
@@ -551,6 +561,15 @@ class PreferenceStore:
             (assignment.assignment_id, cfg.campaign_id, pair.pair_id, annotator_id, now, assignment.expires_at),
         )
         return assignment
+
+    def _next_gold(self, conn: sqlite3.Connection, campaign_id: str, annotator_id: str) -> PairRecord | None:
+        row = conn.execute(
+            "SELECT p.* FROM pairs p WHERE p.campaign_id=? AND p.kind='gold' AND NOT EXISTS"
+            " (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND a.annotator_id=?)"
+            " ORDER BY p.order_key LIMIT 1",
+            (campaign_id, annotator_id),
+        ).fetchone()
+        return _pair_from_row(row) if row else None
 
     def _make_repeat(
         self, conn: sqlite3.Connection, campaign_id: str, annotator_id: str, now: float
