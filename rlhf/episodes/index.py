@@ -225,7 +225,7 @@ class EpisodeIndex:
         return [_from_row(r) for r in self._conn.execute(sql, args)]
 
     @_locked
-    def update(self, episode_id: str, **changes: Any) -> EpisodeRecord:
+    def update(self, episode_id: str, /, **changes: Any) -> EpisodeRecord:
         """Change some fields of a row (e.g. `success=`, `metrics=`, `video_path=`); returns the new row."""
         bad = [k for k in changes if k not in _COLUMNS or k == "episode_id"]
         if bad:

@@ -1,0 +1,87 @@
+"""EpisodeStore: add/load round trip, all-or-nothing writes, pair videos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rlhf.episodes.store as store_mod
+from rlhf.episodes.store import EpisodeStore
+from rlhf.episodes.video import probe_video
+
+
+def _files(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "index.sqlite" not in p.name)
+
+
+def test_add_then_load_round_trip(tmp_path, traj_factory):
+    store = EpisodeStore(tmp_path / "s")
+    traj = traj_factory(12, seed=3)
+    rec = store.add(traj)
+    assert rec.bag_path == f"bags/{traj.episode_id}" and rec.video_path == f"videos/{traj.episode_id}.mp4"
+    assert (rec.num_steps, rec.task, rec.success, rec.metrics) == (12, "reach", True, traj.metrics)
+    assert rec.duration_s == pytest.approx(1.1)
+    back = store.load(traj.episode_id)
+    for name in ("images", "joint_positions", "actions", "gripper", "object_positions", "contact_forces"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(traj, name))
+    assert probe_video(store.video_path(traj.episode_id)).num_frames == 12
+    assert [r.episode_id for r in store.list(task="reach")] == [traj.episode_id]
+    with pytest.raises(KeyError, match="already"):
+        store.add(traj)
+    with pytest.raises(ValueError, match="episode id"):
+        store.add(traj_factory(3, episode_id="../evil"))
+    store.remove(traj.episode_id)
+    assert store.list() == [] and _files(tmp_path / "s") == []
+    store.close()
+
+
+@pytest.mark.parametrize("fail_at", ["bag", "video", "index"])
+def test_add_is_all_or_nothing(tmp_path, traj_factory, monkeypatch, fail_at):
+    store = EpisodeStore(tmp_path / "s")
+    store.add(traj_factory(4, seed=1))
+    before = _files(tmp_path / "s")
+
+    def boom(*a, **k):
+        raise OSError(f"disk full while writing the {fail_at}")
+
+    if fail_at == "bag":
+        monkeypatch.setattr(store_mod, "write_episode_bag", boom)
+    elif fail_at == "video":
+        monkeypatch.setattr(store_mod, "write_video", boom)
+    else:
+        monkeypatch.setattr(store.index, "add", boom)
+    traj = traj_factory(5, seed=2)
+    with pytest.raises(OSError, match="disk full"):
+        store.add(traj)
+    assert _files(tmp_path / "s") == before  # no half episode, staging emptied
+    assert traj.episode_id not in store.index
+    monkeypatch.undo()
+    store.add(traj)  # and the same episode can be added afterwards
+    assert len(store.list()) == 2
+    store.close()
+
+
+def test_pair_video_is_cached(tmp_path, traj_factory):
+    store = EpisodeStore(tmp_path / "s")
+    a, b = traj_factory(6, seed=1), traj_factory(9, seed=2)
+    store.add(a)
+    store.add(b)
+    path = store.pair_video(a.episode_id, b.episode_id)
+    assert probe_video(path).num_frames == 9
+    mtime = path.stat().st_mtime_ns
+    assert store.pair_video(a.episode_id, b.episode_id).stat().st_mtime_ns == mtime
+    store.close()
+
+
+def test_import_robot_bag_into_store(tmp_path, robot_bag_factory):
+    robot_bag_factory(tmp_path / "rec", episodes=2, seconds=0.5, gap_s=2.0)
+    store = EpisodeStore(tmp_path / "s")
+    report = store.import_bags([tmp_path / "rec"], progress=False)
+    assert report.ok and len(report.added) == 2
+    for r in report.added:
+        assert r.source == "robot" and r.instruction == "stack the blocks"
+        assert r.extra["source_bag"].endswith("rec")
+        back = store.load(r.episode_id)
+        # 30 Hz camera frames from the first one to the last joint state (the 16th frame comes 1 ms after it)
+        assert len(back) == r.num_steps == 15
+    store.close()
