@@ -64,7 +64,6 @@ class RewardNet(nn.Module):
             norm_first=True,
         )
         self.temporal = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(d)
         n_out = 1 + len(config.axes)
         self.head = nn.Sequential(
             nn.Linear(d, config.head_hidden),
@@ -93,6 +92,9 @@ class RewardNet(nn.Module):
         # Right padding + causal attention: real steps never attend to padding, so no key mask is
         # needed then (and a key mask would make fully padded rows NaN).
         key_pad = None if self.config.causal else ~mask
-        h = self.norm(self.temporal(x, mask=attn_mask, src_key_padding_mask=key_pad))
+        # No final LayerNorm: it would squash inputs far outside the training range back to familiar
+        # magnitudes. Without it such inputs give large, member-specific outputs, which is what lets
+        # the ensemble's std flag out-of-distribution segments.
+        h = self.temporal(x, mask=attn_mask, src_key_padding_mask=key_pad)
         out = self.head(h) * mask.unsqueeze(-1).to(h.dtype)
         return out[..., 0], out[..., 1:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlhf.constants import ACTION_DIM, NUM_ARM_JOINTS
+from rlhf.reward.config import RewardConfig
 from rlhf.trajectory import Trajectory
 
 
@@ -61,3 +62,21 @@ def synthetic_episodes(n: int, seed: int = 0, prefix: str = "syn", **kwargs) -> 
 def synthetic_gold_rewards(traj: Trajectory) -> np.ndarray:
     """Gold per-step reward (T,): minus the joint speed."""
     return -np.linalg.norm(traj.joint_velocities.astype(np.float64), axis=1)
+
+
+def tiny_config(**overrides) -> RewardConfig:
+    """A RewardConfig small enough to train in seconds on synthetic episodes (tests, smoke runs)."""
+    base = dict(
+        image_size=16,
+        cnn_channels=(8, 16),
+        d_model=32,
+        n_heads=2,
+        head_hidden=32,
+        max_steps=32,
+        epochs=4,
+        ensemble_size=2,
+        batch_size=32,
+        lr=3e-3,
+    )
+    base.update(overrides)
+    return RewardConfig(**base)

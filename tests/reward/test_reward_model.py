@@ -1,0 +1,104 @@
+"""RewardNet shapes, masking, causality; one optimiser step; config validation."""
+
+import pytest
+import torch
+
+from rlhf.reward.config import RewardConfig
+from rlhf.reward.losses import bradley_terry_loss
+from rlhf.reward.model import RewardNet
+from rlhf.reward.synthetic import tiny_config
+
+
+def _inputs(n=3, length=10, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, length, 3, size, size), generator=g, dtype=torch.uint8)
+    state = torch.randn(n, length, 15, generator=g)
+    actions = torch.randn(n, length, 8, generator=g)
+    mask = torch.ones(n, length, dtype=torch.bool)
+    return images, state, actions, mask
+
+
+def test_shapes_and_padding_is_zero():
+    cfg = tiny_config(axes=("speed", "safety"))
+    net = RewardNet(cfg).eval()
+    images, state, actions, mask = _inputs()
+    mask[1, 6:] = False
+    r, axes = net(images, state, actions, mask)
+    assert r.shape == (3, 10)
+    assert axes.shape == (3, 10, 2)
+    assert torch.all(r[1, 6:] == 0) and torch.all(axes[1, 6:] == 0)
+    assert torch.all(r[1, :6] != 0)
+
+
+def test_causal_reward_ignores_future_steps():
+    net = RewardNet(tiny_config(causal=True)).eval()
+    images, state, actions, mask = _inputs(n=1)
+    r1, _ = net(images, state, actions, mask)
+    state2 = state.clone()
+    state2[0, 7:] += 5.0
+    r2, _ = net(images, state2, actions, mask)
+    torch.testing.assert_close(r1[0, :7], r2[0, :7])
+    assert not torch.allclose(r1[0, 7:], r2[0, 7:])
+
+
+def test_non_causal_reward_sees_future():
+    net = RewardNet(tiny_config(causal=False)).eval()
+    images, state, actions, mask = _inputs(n=1)
+    r1, _ = net(images, state, actions, mask)
+    state2 = state.clone()
+    state2[0, 7:] += 5.0
+    r2, _ = net(images, state2, actions, mask)
+    assert not torch.allclose(r1[0, :7], r2[0, :7])
+
+
+def test_proprio_only_model_runs():
+    net = RewardNet(tiny_config(use_images=False)).eval()
+    assert net.frame_encoder is None
+    r, _ = net(*_inputs())
+    assert r.shape == (3, 10)
+
+
+def test_one_optimiser_step_changes_every_parameter_tensor():
+    torch.manual_seed(0)
+    net = RewardNet(tiny_config())
+    before = {k: v.detach().clone() for k, v in net.named_parameters()}
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    images, state, actions, mask = _inputs(n=4)
+    r, _ = net(images, state, actions, mask)
+    s = r.sum(1)
+    loss = bradley_terry_loss(s[:2], s[2:], torch.tensor([1.0, 0.0]))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    unchanged = [k for k, v in net.named_parameters() if torch.equal(v, before[k])]
+    assert unchanged == []
+
+
+def test_too_long_segment_is_rejected():
+    net = RewardNet(tiny_config(max_steps=8))
+    with pytest.raises(ValueError, match="max_steps"):
+        net(*_inputs(length=9))
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("segment_seconds", 0.0),
+        ("n_heads", 3),
+        ("axes", ("grace",)),
+        ("label_noise", 1.0),
+        ("normalize", "x"),
+        ("ensemble_size", 0),
+        ("image_size", 4),
+    ],
+)
+def test_config_rejects_bad_values_by_name(field, value):
+    with pytest.raises(ValueError, match=field):
+        RewardConfig(**{field: value})
+
+
+def test_config_dict_round_trip_and_unknown_keys():
+    cfg = tiny_config(axes=("speed",))
+    assert RewardConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown field"):
+        RewardConfig.from_dict({"segment_secs": 2.0})
