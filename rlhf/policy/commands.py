@@ -52,17 +52,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def load_demo_folder(folder: str | Path) -> list:
-    """Trajectories of a demo folder: via `rlhf.demos.load_demos` when present, else every *.npz."""
+    """Trajectories of a demo folder: its manifest's episodes (`rlhf demos`), else every *.npz in it."""
     from rlhf.trajectory import Trajectory
 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"demo folder {folder} does not exist")
-    try:
+    if (folder / "manifest.json").exists():  # a dataset written by `rlhf demos`
         from rlhf.demos import load_demos
-    except ImportError:
-        return [Trajectory.load(p) for p in sorted(folder.rglob("*.npz"))]
-    return list(load_demos(folder))
+
+        return list(load_demos(folder))
+    return [Trajectory.load(p) for p in sorted(folder.rglob("*.npz"))]
 
 
 def _bc_train(args: argparse.Namespace) -> int:

@@ -1,0 +1,46 @@
+"""CLI smoke runs with tiny budgets: `rlhf bc train` then `rlhf policy eval` in the sim."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlhf.cli import main
+from rlhf.policy.synthetic import synthetic_trajectories
+
+
+@pytest.mark.slow
+def test_bc_train_then_policy_eval(tmp_path, capsys):
+    demos = tmp_path / "demos"
+    for t in synthetic_trajectories(4, steps=6, image_size=96):
+        t.save(demos / f"{t.episode_id}.npz")
+    out = tmp_path / "run"
+    rc = main(["bc", "train", "--demos", str(demos), "--out", str(out), "--task", "reach", "--steps", "3",
+               "--batch-size", "4", "--eval-episodes", "0", "--final-eval-episodes", "1", "--device", "cpu",
+               "--threads", "1", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3
+    assert summary["final"]["eval/episodes"] == 1.0 and 0.0 <= summary["final"]["eval/success_rate"] <= 1.0
+    assert any(k.startswith("gold/") for k in summary["final"])
+    metrics_file = tmp_path / "eval.json"
+    rc = main(["policy", "eval", "--checkpoint", str(out / "policy"), "--task", "reach", "--episodes", "1",
+               "--json", str(metrics_file), "--no-progress", "--threads", "1"])  # fmt: skip
+    assert rc == 0
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["eval/episodes"] == 1.0 and "eval/success_rate" in metrics
+
+
+def test_policy_eval_reports_a_bad_checkpoint_without_traceback(tmp_path, capsys):
+    (tmp_path / "ck").mkdir()
+    rc = main(["policy", "eval", "--checkpoint", str(tmp_path / "ck"), "--task", "reach", "--episodes", "1"])
+    assert rc == 2
+    assert "config.json" in capsys.readouterr().err
+
+
+def test_bc_train_reports_an_empty_demo_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    rc = main(["bc", "train", "--demos", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "no demonstrations" in capsys.readouterr().err
