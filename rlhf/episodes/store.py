@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class EpisodeStore:
         for sub in ("bags", "videos", "pairs", ".staging"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.index = EpisodeIndex(self.root / "index.sqlite")
+        self._add_lock = threading.Lock()  # two threads adding one id must not interleave their renames
 
     def close(self) -> None:
         self.index.close()
@@ -98,6 +100,10 @@ class EpisodeStore:
 
         Raises KeyError if the id is already stored, ValueError if it is not usable as a file name.
         """
+        with self._add_lock:
+            return self._add(traj)
+
+    def _add(self, traj: Trajectory) -> EpisodeRecord:
         eid = traj.episode_id
         if not _SAFE_ID.fullmatch(eid):
             raise ValueError(f"episode id {eid!r} must be 1-128 of [A-Za-z0-9_.-] and not start with '.'")
@@ -177,6 +183,7 @@ class EpisodeStore:
             command_topic=self.config.bag.command_topic,
             joint_states_topic=self.config.bag.joint_states_topic,
             segment_by="markers",
+            min_steps=1,
         )
         for traj in read_episodes(bag, cfg):
             if traj.episode_id == episode_id:
