@@ -524,6 +524,17 @@ class PreferenceStore:
             if pair is None and (cfg.repeat_rate <= roll < cfg.repeat_rate + cfg.gold_rate or owed_gold >= 1):
                 pair = self._next_gold(conn, campaign_id, annotator_id)
             if pair is None:
+                # Fast path: the first untouched pair in the shuffled order (stops at the first hit).
+                row = conn.execute(
+                    "SELECT p.* FROM pairs p WHERE p.campaign_id=? AND p.kind='work' AND NOT EXISTS"
+                    " (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND"
+                    "   (a.answered_at IS NOT NULL OR a.expires_at > ? OR a.annotator_id=?))"
+                    " ORDER BY p.order_key LIMIT 1",
+                    (campaign_id, now, annotator_id),
+                ).fetchone()
+                if row is not None:
+                    pair = _pair_from_row(row)
+            if pair is None and cfg.labels_per_pair > 1:
                 row = conn.execute(
                     "SELECT p.*, (SELECT COUNT(*) FROM assignments a WHERE a.pair_id=p.id AND"
                     "   (a.answered_at IS NOT NULL OR a.expires_at > ?)) AS taken"
