@@ -142,6 +142,8 @@ class BagReadConfig:
 
 @dataclass
 class _Streams:
+    """Per-topic messages, appended while reading; `_stack_streams` turns the lists into arrays."""
+
     js_stamps: list[int] = field(default_factory=list)
     js_pos: list[np.ndarray] = field(default_factory=list)  # each (7,) float64, trajectory order
     js_vel: list[np.ndarray] = field(default_factory=list)
@@ -222,8 +224,25 @@ def _open_reader(bag: Path) -> Reader:
 
 
 def _custom_data(reader: Reader) -> dict[str, str]:
+    """The bag's custom metadata: from metadata.yaml, or for a lone .mcap file from the copy rosbag2
+    keeps inside it (the "rosbag2" metadata record)."""
     meta = getattr(reader.storage, "metadata", None)
-    return dict(getattr(meta, "custom", None) or {})
+    custom = dict(getattr(meta, "custom", None) or {})
+    path = Path(reader.path)
+    if custom or path.suffix != ".mcap":
+        return custom
+    try:
+        import yaml
+        from mcap.reader import make_reader
+
+        with open(path, "rb") as f:
+            for record in make_reader(f).iter_metadata():
+                if record.name == "rosbag2" and "serialized_metadata" in record.metadata:
+                    info = yaml.safe_load(record.metadata["serialized_metadata"]) or {}
+                    custom = dict(info.get("custom_data") or {})
+    except Exception:  # noqa: BLE001 - metadata is a bonus; the messages are what count
+        return {}
+    return custom
 
 
 def _describe(err: BaseException) -> str:
@@ -374,8 +393,7 @@ def _episode_id(bag: Path, start_ns: int) -> str:
 def _build(
     s: _Streams, seg: _Segment, custom: dict[str, str], ours: bool, cfg: BagReadConfig, bag: Path
 ) -> Trajectory | None:
-    js = np.asarray(s.js_stamps, dtype=np.int64)
-    img = np.asarray(s.img_stamps, dtype=np.int64)
+    js, img = s.js_stamps, s.img_stamps
     # The first step is the first moment with both a joint state and an image of this segment.
     first_js = np.searchsorted(js, seg.start_ns, side="left")
     first_img = np.searchsorted(img, seg.start_ns, side="left")
@@ -395,15 +413,15 @@ def _build(
         return None
     ji = latest_at_or_before(js, steps)
     ii = latest_at_or_before(img, steps)
-    q = np.stack(s.js_pos)[ji]  # (T, 7) float64
-    if s.raw_actions:
-        ri = command_in_effect(np.asarray(s.raw_stamps, np.int64), steps)
+    q = s.js_pos[ji]  # (T, 7) float64
+    if len(s.raw_actions):
+        ri = command_in_effect(s.raw_stamps, steps)
         if (ri < 0).any():
             raise BagError(f"{bag}: {TOPIC_ACTION_RAW} has no action for a step at {int(steps[ri < 0][0])} ns")
-        actions = np.stack(s.raw_actions)[ri]
+        actions = s.raw_actions[ri]
     else:
-        ci = command_in_effect(np.asarray(s.cmd_stamps, np.int64), steps)
-        cmds = np.stack(s.cmds)[np.maximum(ci, 0)]
+        ci = command_in_effect(s.cmd_stamps, steps)
+        cmds = s.cmds[np.maximum(ci, 0)]
         actions = np.concatenate([cmds[:, :-1] - q, cmds[:, -1:]], axis=1).astype(np.float32)
         actions[ci < 0] = 0.0  # nothing commanded yet: hold still
     if actions.shape[1] != len(ARM_JOINT_NAMES) + 1:
@@ -428,7 +446,7 @@ def _build(
         episode_id, task, source = _episode_id(bag, int(steps[0])), cfg.task, cfg.source
         instruction, policy_version, success, metrics = "", "", None, {}
     if not instruction:
-        k = int(latest_at_or_before(np.asarray(s.instr_stamps, np.int64), np.array([seg.end_ns]))[0])
+        k = int(latest_at_or_before(s.instr_stamps, np.array([seg.end_ns]))[0])
         instruction = s.instructions[k] if k >= 0 else cfg.instruction
     mine = meta if meta.get("episode_id") == episode_id else {}
     if source not in ("sim", "robot"):
@@ -440,10 +458,10 @@ def _build(
         task=task,
         instruction=instruction,
         timestamps=origin + (steps - steps[0]).astype(np.float64) / NS,
-        images=np.stack(s.images)[ii],
+        images=s.images[ii],
         joint_positions=q.astype(np.float32),
-        joint_velocities=np.stack(s.js_vel)[ji].astype(np.float32),
-        gripper=np.asarray(s.js_grip, dtype=np.float64)[ji].astype(np.float32),
+        joint_velocities=s.js_vel[ji].astype(np.float32),
+        gripper=s.js_grip[ji].astype(np.float32),
         actions=actions.astype(np.float32),
         joint_names=tuple(mine.get("joint_names", cfg.joint_names)),
         source=source,
@@ -494,8 +512,11 @@ def read_episodes(bag_dir: str | Path, config: BagReadConfig | None = None) -> l
     # Bags are ordered by receive time; header stamps may interleave differently.
     _sort_stream(streams, "js_stamps", ("js_pos", "js_vel", "js_grip"))
     _sort_stream(streams, "img_stamps", ("images",))
+    if not streams.cmds and not streams.raw_actions:
+        raise BagError(f"{bag}: topic {cfg.command_topic} has no messages (actions cannot be recovered)")
+    _stack_streams(streams)
     ours = META_FORMAT in custom
-    js = np.asarray(streams.js_stamps, dtype=np.int64)
+    js = streams.js_stamps
     episodes = []
     for seg in _segments(streams, js, cfg, bag):
         traj = _build(streams, seg, custom, ours, cfg, bag)
@@ -504,6 +525,21 @@ def read_episodes(bag_dir: str | Path, config: BagReadConfig | None = None) -> l
     if not episodes:
         raise BagError(f"{bag}: no episode with at least {cfg.min_steps} steps holding both joint states and images")
     return episodes
+
+
+def _stack_streams(s: _Streams) -> None:
+    """Turn the per-message lists into arrays once, so each episode only indexes into them."""
+    s.js_stamps = np.asarray(s.js_stamps, dtype=np.int64)
+    s.js_pos, s.js_vel = np.stack(s.js_pos), np.stack(s.js_vel)
+    s.js_grip = np.asarray(s.js_grip, dtype=np.float64)
+    s.img_stamps = np.asarray(s.img_stamps, dtype=np.int64)
+    s.images = np.stack(s.images)
+    s.cmd_stamps = np.asarray(s.cmd_stamps, dtype=np.int64)
+    s.cmds = np.stack(s.cmds) if len(s.cmds) else np.zeros((0, len(ARM_JOINT_NAMES) + 1))
+    s.raw_stamps = np.asarray(s.raw_stamps, dtype=np.int64)
+    if len(s.raw_actions):
+        s.raw_actions = np.stack(s.raw_actions)
+    s.instr_stamps = np.asarray(s.instr_stamps, dtype=np.int64)
 
 
 def _sort_stream(s: _Streams, stamps_attr: str, value_attrs: tuple[str, ...]) -> None:

@@ -337,10 +337,13 @@ def write_episode_bag(
     *,
     config: BagWriteConfig | None = None,
     video_uri: str = "",
+    bag_uri: str | None = None,
 ) -> Path:
     """Write `traj` as a new rosbag2 folder with MCAP storage; returns `bag_dir`.
 
-    `bag_dir` must not exist. On any failure nothing is left at `bag_dir`.
+    `bag_dir` must not exist. On any failure nothing is left at `bag_dir`. `bag_uri`/`video_uri`
+    go into the EpisodeInfo (default bag URI: `bag_dir`'s; pass the final place when writing to a
+    staging folder).
     """
     config = config or BagWriteConfig()
     bag_dir = Path(bag_dir)
@@ -394,7 +397,7 @@ def write_episode_bag(
             duration_ns=int(stamps[-1] - stamps[0]),
             num_steps=len(traj),
             control_rate_hz=control_rate_of(traj),
-            bag_uri=bag_dir.resolve().as_uri(),
+            bag_uri=bag_uri if bag_uri is not None else bag_dir.resolve().as_uri(),
             video_uri=video_uri,
             success=traj.success,
             metrics=traj.metrics,

@@ -118,7 +118,8 @@ class EpisodeStore:
         moved: list[Path] = []
         try:
             video_uri = (self.root / video_rel).resolve().as_uri() if video_rel else ""
-            write_episode_bag(traj, staging / "bag", config=self.config.bag, video_uri=video_uri)
+            bag_uri = (self.root / bag_rel).resolve().as_uri()
+            write_episode_bag(traj, staging / "bag", config=self.config.bag, video_uri=video_uri, bag_uri=bag_uri)
             if video_rel:
                 write_video(traj.images, traj.timestamps, staging / video_rel.name, self.config.video)
             # Move into place: the video (and its sidecar) first, the bag last, the index row after.

@@ -25,6 +25,15 @@ def test_add_then_load_round_trip(tmp_path, traj_factory):
     for name in ("images", "joint_positions", "actions", "gripper", "object_positions", "contact_forces"):
         np.testing.assert_array_equal(getattr(back, name), getattr(traj, name))
     assert probe_video(store.video_path(traj.episode_id)).num_frames == 12
+    # The EpisodeInfo in the bag points at the final places, not the staging folder.
+    from rosbags.rosbag2 import Reader
+
+    from rlhf.episodes.bag_types import episode_typestore
+
+    with Reader(store.bag_path(traj.episode_id)) as r:
+        (info,) = [episode_typestore().deserialize_cdr(raw, c.msgtype) for c, _, raw in r.messages() if c.topic == "/episodes/recorded"]
+    assert info.bag_uri == store.bag_path(traj.episode_id).resolve().as_uri()
+    assert info.video_uri == store.video_path(traj.episode_id).resolve().as_uri()
     assert [r.episode_id for r in store.list(task="reach")] == [traj.episode_id]
     with pytest.raises(KeyError, match="already"):
         store.add(traj)
