@@ -19,6 +19,7 @@ ADMIN_TOKEN_ENV = "RLHF_ADMIN_TOKEN"
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("annotate", help="annotation web server, episodes, annotators and campaigns")
     sub = p.add_subparsers(dest="annotate_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
 
     s = sub.add_parser("serve", help="serve the annotation page and API (binds 127.0.0.1 by default)")
     s.add_argument("--db", default=DEFAULT_DB, help="preference store (SQLite file)")

@@ -16,6 +16,7 @@ ADMIN_TOKEN_ENV = "RLHF_ADMIN_TOKEN"
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("prefs", help="preference store: scripted teacher, statistics, export")
     sub = p.add_subparsers(dest="prefs_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
 
     t = sub.add_parser("teacher", help="label a campaign with a B-Pref scripted teacher through the HTTP API")
     t.add_argument("--url", default="http://127.0.0.1:8600", help="annotation server")
@@ -137,7 +138,7 @@ def _stats(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=200) if not sys.stdout.isatty() else Console()
     console.print("counts: " + ", ".join(f"{k}={v}" for k, v in s["counts"].items()))
     t = Table(title=f"annotators of {args.campaign}")
     cols = [
