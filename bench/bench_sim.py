@@ -66,19 +66,21 @@ def raw_physics_rate(cfg: SimConfig, steps: int) -> tuple[float, float]:
     return rates
 
 
-def expert_success(task: str, episodes: int) -> tuple[float, float, float]:
-    """(success rate, mean episode steps, wall seconds) of the expert over seeds 0..episodes-1."""
+def expert_success(task: str, episodes: int) -> tuple[float, float, float, int]:
+    """(success rate, mean episode steps, wall seconds, episodes with a collision) of the expert
+    over seeds 0..episodes-1."""
     from rlhf.rollout import run_episode
 
     env = PandaEnv(SimConfig(task=task, render_images=False))
     t0 = time.perf_counter()
-    wins, lengths = 0, []
+    wins, lengths, collided = 0, [], 0
     for seed in range(episodes):
         traj = run_episode(env, make_demonstrator(task, "expert", seed=seed), seed=seed)
         wins += bool(traj.success)
         lengths.append(len(traj))
+        collided += traj.metrics["collision_count"] > 0
     env.close()
-    return wins / episodes, float(np.mean(lengths)), time.perf_counter() - t0
+    return wins / episodes, float(np.mean(lengths)), time.perf_counter() - t0, collided
 
 
 def main() -> None:
@@ -112,9 +114,9 @@ def main() -> None:
                   f"   ({c / nr_c:.2f}x of no-render rate)")
     if args.episodes > 0:
         for task in ("reach", "push", "pick_place"):
-            rate, mean_len, secs = expert_success(task, args.episodes)
+            rate, mean_len, secs, collided = expert_success(task, args.episodes)
             print(f"expert success {task:10s} {rate * 100:5.1f}% of {args.episodes} seeded episodes "
-                  f"(mean {mean_len:.1f} steps, {secs:.0f} s)")
+                  f"(mean {mean_len:.1f} steps, {collided} with a collision, {secs:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -341,10 +341,24 @@ class PickPlaceDemonstrator(ScriptedDemonstrator):
         Phase("retreat", gripper=1.0, tolerance=0.01, hold_steps=1000),
     )
 
+    def _grasp_yaw_clear_of(self, object_yaw: float, obstacle_xy: np.ndarray, cube_xy: np.ndarray) -> float:
+        """Of the two grasps (fingers along either pair of cube faces), the one whose hand, which is
+        long along the finger axis, points away from the obstacle; nearest the current yaw among equals."""
+        d = obstacle_xy - cube_xy
+        d = d / max(float(np.linalg.norm(d)), 1e-9)
+        best, best_cost = object_yaw, np.inf
+        for k in range(-4, 5):
+            yaw = object_yaw + k * np.pi / 2
+            axis = np.array([-np.sin(yaw), np.cos(yaw)])  # finger axis in the table plane
+            cost = round(abs(float(axis @ d)), 3) + 0.01 * abs(_wrap(yaw - self.yaw)) + 0.1 * abs(yaw)
+            if cost < best_cost:
+                best, best_cost = yaw, cost
+        return float(best)
+
     def _goal(self, phase: Phase) -> tuple[np.ndarray, float]:
         objs = self.env.object_positions()
         cube, pad = objs[0], objs[1]
-        yaw = self._grasp_yaw(float(self.env.object_yaws()[0]))
+        yaw = self._grasp_yaw_clear_of(float(self.env.object_yaws()[0]), objs[2, :2], cube[:2])
         if phase.name == "above_cube":
             return np.array([cube[0], cube[1], self.CARRY_Z]), yaw
         if phase.name == "down":

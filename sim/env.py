@@ -3,7 +3,7 @@
 Observation (Dict):
     image             (H, W, 3) uint8   RGB from the fixed scene camera (tiny renderer)
     joint_positions   (7,) float32      rad
-    joint_velocities  (7,) float32      rad/s
+    joint_velocities  (7,) float32      rad/s, clipped to ±10
     gripper           (1,) float32      opening (sum of both fingers), m, in [0, 0.08]
     instruction       Text              e.g. "pick up the red cube and place it on the green pad"
 
@@ -48,6 +48,7 @@ TABLE_HALF = (0.55, 0.6, 0.025)
 TABLE_CENTRE = (0.35, 0.0, -0.025)
 TABLE_RGB = (0.62, 0.52, 0.40)
 HOME_JITTER_RAD = 0.03
+MAX_OBS_JOINT_VELOCITY = 10.0  # rad/s; the Panda's limit is 2.6, only impacts exceed it
 
 
 class PandaEnv(gym.Env):
@@ -80,7 +81,7 @@ class PandaEnv(gym.Env):
                 "joint_positions": spaces.Box(
                     panda.JOINT_LOWER.astype(np.float32), panda.JOINT_UPPER.astype(np.float32), dtype=np.float32
                 ),
-                "joint_velocities": spaces.Box(-np.inf, np.inf, (7,), np.float32),
+                "joint_velocities": spaces.Box(-MAX_OBS_JOINT_VELOCITY, MAX_OBS_JOINT_VELOCITY, (7,), np.float32),
                 "gripper": spaces.Box(0.0, 2 * panda.FINGER_MAX, (1,), np.float32),
                 "instruction": spaces.Text(INSTRUCTION_MAX_LEN, min_length=1, charset=INSTRUCTION_CHARSET),
             }
@@ -104,6 +105,8 @@ class PandaEnv(gym.Env):
         cid = self._cid
         p.setTimeStep(1.0 / self.config.physics_hz, physicsClientId=cid)
         p.setGravity(0, 0, -9.81, physicsClientId=cid)
+        # Sorted broadphase pairs: the solver order no longer depends on the previous episode.
+        p.setPhysicsEngineParameter(deterministicOverlappingPairs=1, physicsClientId=cid)
         col = p.createCollisionShape(p.GEOM_BOX, halfExtents=TABLE_HALF, physicsClientId=cid)
         vis = p.createVisualShape(p.GEOM_BOX, halfExtents=TABLE_HALF, rgbaColor=(*TABLE_RGB, 1), physicsClientId=cid)
         self.table = p.createMultiBody(0, col, vis, TABLE_CENTRE, physicsClientId=cid)
@@ -141,7 +144,10 @@ class PandaEnv(gym.Env):
         vis = p.createVisualShape(shape, rgbaColor=(1, 1, 1, 1), physicsClientId=cid, **vkw)
         body = p.createMultiBody(spec.mass, col, vis, (0, 0, -1), physicsClientId=cid)
         if spec.mass > 0:
-            p.changeDynamics(body, -1, lateralFriction=1.0, spinningFriction=0.002, physicsClientId=cid)
+            p.changeDynamics(
+                body, -1, lateralFriction=1.0, spinningFriction=0.002,
+                activationState=p.ACTIVATION_STATE_DISABLE_SLEEPING, physicsClientId=cid,
+            )
         return body
 
     # ------------------------------------------------------------------ gym API
@@ -151,10 +157,11 @@ class PandaEnv(gym.Env):
         self.episode_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31 - 1))
         rng = np.random.default_rng(self.episode_seed)
         rand, cid = self.config.randomization, self._cid
+        self._clear_contacts()
         p.restoreState(self._state_id, physicsClientId=cid)
 
         self.layout = layout = self.task.sample(rng, rand)
-        for body, pos, yaw, rgb in zip(self.objects, layout.positions, layout.yaws, layout.colours, strict=True):
+        for body, pos, yaw in zip(self.objects, layout.positions, layout.yaws, strict=True):
             quat = p.getQuaternionFromEuler((0, 0, float(yaw)))
             p.resetBasePositionAndOrientation(body, pos.tolist(), quat, physicsClientId=cid)
             p.resetBaseVelocity(body, (0, 0, 0), (0, 0, 0), physicsClientId=cid)
@@ -302,6 +309,17 @@ class PandaEnv(gym.Env):
                 return True
         return False
 
+    def _clear_contacts(self) -> None:
+        """Drop last episode's contact manifolds (restoreState keeps them, and their warm-start
+        impulses would make an episode depend on the one before): pull every body apart and let
+        collision detection discard the pairs."""
+        cid = self._cid
+        for i, body in enumerate(self.objects):
+            p.resetBasePositionAndOrientation(body, (10.0 + i, 10.0, 10.0), (0, 0, 0, 1), physicsClientId=cid)
+        for j, q in zip(panda.ARM_JOINTS, panda.HOME_POSE, strict=True):
+            p.resetJointState(self.robot, j, float(q), 0.0, physicsClientId=cid)
+        p.performCollisionDetection(physicsClientId=cid)
+
     def _hold_action(self) -> np.ndarray:
         return np.array([0.0] * 7 + [1.0])
 
@@ -415,7 +433,7 @@ class PandaEnv(gym.Env):
         return {
             "image": self._image.copy() if not self.config.render_images else self._image,
             "joint_positions": np.clip(q, panda.JOINT_LOWER, panda.JOINT_UPPER).astype(np.float32),
-            "joint_velocities": qd.astype(np.float32),
+            "joint_velocities": np.clip(qd, -MAX_OBS_JOINT_VELOCITY, MAX_OBS_JOINT_VELOCITY).astype(np.float32),
             "gripper": np.array([np.clip(self.gripper_opening(), 0.0, 2 * panda.FINGER_MAX)], np.float32),
             "instruction": self.layout.instruction,
         }

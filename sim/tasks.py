@@ -171,7 +171,7 @@ class PushTask(Task):
             d = np.array([rng.uniform(0.35, 0.65), rng.uniform(-0.25, 0.25), CYLINDER_HALF_HEIGHT])
             # Keep the distractor off the pushing path and out of the arm's way behind the cube.
             behind = cube - 0.12 * (goal - cube) / np.linalg.norm(goal - cube)
-            if _segment_distance(d, behind, goal) >= 0.11 and _far_from(d, [cube, goal], 0.12):
+            if _segment_distance(d, behind, goal) >= 0.14 and _far_from(d, [cube, goal], 0.15):
                 break
         names = self._colours(rng, 3)
         return EpisodeLayout(
@@ -207,7 +207,8 @@ class PickPlaceTask(Task):
                 break
         while True:
             d = np.append(rng.uniform(lo, hi), CYLINDER_HALF_HEIGHT)
-            if _far_from(d, [cube, pad], 0.12) and _segment_distance(d, cube, pad) >= 0.08:
+            # The hand is ~20 cm across its fingers: keep the distractor clear of grasp and place.
+            if _far_from(d, [cube, pad], 0.16) and _segment_distance(d, cube, pad) >= 0.08:
                 break
         names = self._colours(rng, 3)
         return EpisodeLayout(
