@@ -68,6 +68,13 @@ from rlhf.trajectory import Trajectory, TrajectoryError
 
 GRIPPER_COMMAND = "gripper"  # name of the gripper entry in `command_joint_names`
 
+try:  # rosbags reads SQLite3 bags through apsw; its errors are not sqlite3's
+    import apsw
+
+    _DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, apsw.Error)
+except ImportError:  # pragma: no cover - apsw is a rosbags dependency
+    _DB_ERRORS = (sqlite3.Error,)
+
 
 class BagError(ValueError):
     """A bag cannot be read as episodes; the message names the bag and what is wrong."""
@@ -107,6 +114,9 @@ class BagReadConfig:
     prefer_raw_actions: bool = True
     """Take actions from /rlhf/action when the bag has it (exact); False derives them from the
     command topic, as for bags recorded elsewhere."""
+    salvage_truncated: bool = False
+    """Read what survives of a cut-off MCAP file (every complete chunk) instead of refusing it; the
+    episodes get `extra["salvaged"]` naming what ended the scan."""
     use_header_stamps: bool = True
     """Align by the messages' header stamps (sensor time); False: by the bag's receive times."""
     task: str = "robot"
@@ -246,19 +256,21 @@ def _custom_data(reader: Reader) -> dict[str, str]:
 
 
 def _describe(err: BaseException) -> str:
-    """Name the kind of damage a low-level reader error means."""
+    """Name the kind of damage a low-level reader error means (from its text, which names no path)."""
     text = str(err) or type(err).__name__
     low = text.lower()
-    if "truncat" in low or "end magic" in low or "footer" in low or isinstance(err, (EOFError, struct.error)):
+    if isinstance(err, _DB_ERRORS) or "database disk image" in low or "cannot open database" in low:
+        return f"SQLite storage is truncated or corrupted: {text}"
+    if isinstance(err, (EOFError, struct.error)) or any(
+        k in low for k in ("truncated record", "end magic", "mcap footer", "summary offset", "seems to be empty")
+    ):
         return f"file is truncated (cut-off tail?): {text}"
-    if "checksum" in low or "crc" in low or "chunk" in low or "record" in low:
+    if any(k in low for k in ("checksum", "chunk", "record", "magic", "decompress")):
         return f"file is corrupted (bad chunk): {text}"
-    if isinstance(err, sqlite3.DatabaseError):
-        return f"SQLite storage is damaged: {text}"
     return text
 
 
-def _collect(reader: Reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str, str]]:
+def _collect(reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str, str]]:
     store = episode_typestore()
     by_topic: dict[str, list] = {}
     for c in reader.connections:
@@ -498,13 +510,22 @@ def read_episodes(bag_dir: str | Path, config: BagReadConfig | None = None) -> l
     """
     cfg = config or BagReadConfig()
     bag = Path(bag_dir)
+    salvaged = ""
     try:
         with _open_reader(bag) as reader:
             streams, custom = _collect(reader, bag, cfg)
     except BagError:
         raise
-    except (ReaderError, sqlite3.Error, struct.error, EOFError, OSError, KeyError, IndexError, ValueError) as e:
-        raise BagError(f"{bag}: {_describe(e)}") from e
+    except (ReaderError, *_DB_ERRORS, struct.error, EOFError, OSError, KeyError, IndexError, ValueError) as e:
+        what = _describe(e)
+        mcaps = [bag] if bag.suffix == ".mcap" else sorted(bag.glob("*.mcap")) if bag.is_dir() else []
+        if not (cfg.salvage_truncated and what.startswith("file is truncated") and len(mcaps) == 1):
+            raise BagError(f"{bag}: {what}") from e
+        from rlhf.episodes.salvage import SalvageReader
+
+        reader = SalvageReader(mcaps[0])
+        streams, custom = _collect(reader, bag, cfg)
+        salvaged = reader.stopped_by or what
     if not streams.js_stamps:
         raise BagError(f"{bag}: topic {cfg.joint_states_topic} has no messages")
     if not streams.img_stamps:
@@ -521,6 +542,8 @@ def read_episodes(bag_dir: str | Path, config: BagReadConfig | None = None) -> l
     for seg in _segments(streams, js, cfg, bag):
         traj = _build(streams, seg, custom, ours, cfg, bag)
         if traj is not None:
+            if salvaged:
+                traj.extra["salvaged"] = salvaged
             episodes.append(traj)
     if not episodes:
         raise BagError(f"{bag}: no episode with at least {cfg.min_steps} steps holding both joint states and images")
@@ -568,5 +591,5 @@ def bag_summary(bag_dir: str | Path) -> dict[str, Any]:
             }
     except BagError:
         raise
-    except (ReaderError, sqlite3.Error, struct.error, EOFError, OSError) as e:
+    except (ReaderError, *_DB_ERRORS, struct.error, EOFError, OSError) as e:
         raise BagError(f"{bag}: {_describe(e)}") from e

@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--task", default="robot", help="task name of episodes without an EpisodeInfo marker")
     q.add_argument("--instruction", default="", help="instruction of episodes whose bag has none")
     q.add_argument("--source", choices=("sim", "robot"), default="robot", help="source of unmarked episodes")
+    q.add_argument("--salvage", action="store_true", help="keep the intact part of MCAP files whose tail was cut off")
     q.add_argument("--joint-states-topic", default=None)
     q.add_argument("--image-topic", default=None)
     q.add_argument("--command-topic", default=None)
@@ -83,6 +84,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         task=args.task,
         instruction=args.instruction,
         source=args.source,
+        salvage_truncated=args.salvage,
         **kw,
     )
     with EpisodeStore(args.store) as store:

@@ -138,3 +138,37 @@ def test_import_reports_each_bad_bag_and_keeps_the_good_ones(tmp_path, traj_fact
     again = store.import_bags([good_a], progress=False)
     assert not again.added and again.skipped[0][0] == ta.episode_id
     store.close()
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_truncated_sqlite_bag_is_named(tmp_path, robot_bag_factory, keep):
+    from rosbags.rosbag2.enums import StoragePlugin
+
+    robot_bag_factory(tmp_path / "rec", storage=StoragePlugin.SQLITE3, seconds=1.0)
+    db = next((tmp_path / "rec").glob("*.db3"))
+    data = db.read_bytes()
+    db.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(BagError, match="SQLite storage is truncated or corrupted"):
+        read_episodes(tmp_path / "rec")
+
+
+def test_salvage_keeps_the_complete_chunks_of_a_cut_off_recording(tmp_path, robot_bag_factory):
+    robot_bag_factory(tmp_path / "rec", seconds=4.0, hw=(96, 128))  # ~120 frames, several chunks
+    (whole,) = read_episodes(tmp_path / "rec")
+    truncate(tmp_path / "rec", keep=0.6)
+    with pytest.raises(BagError, match="truncated"):
+        read_episodes(tmp_path / "rec")
+    (part,) = read_episodes(tmp_path / "rec", BagReadConfig(salvage_truncated=True))
+    assert 0.3 * len(whole) < len(part) < 0.7 * len(whole)
+    np.testing.assert_array_equal(part.images, whole.images[: len(part)])
+    np.testing.assert_array_equal(part.joint_positions, whole.joint_positions[: len(part)])
+    assert "salvaged" in part.extra
+    # Salvage never hides other damage: a corrupted chunk is still an error (with chunk CRCs, as
+    # `ros2 bag record` writes them, it is caught by the checksum).
+    from rlhf.episodes.bag_writer import seal_chunk_crcs
+
+    robot_bag_factory(tmp_path / "rec2", seconds=4.0, hw=(96, 128))
+    assert seal_chunk_crcs(next((tmp_path / "rec2").glob("*.mcap"))) >= 2
+    corrupt_chunk(tmp_path / "rec2")
+    with pytest.raises(BagError, match="corrupted"):
+        read_episodes(tmp_path / "rec2", BagReadConfig(salvage_truncated=True))
