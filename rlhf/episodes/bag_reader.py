@@ -485,17 +485,21 @@ def _build(
     )
     if not mine:
         kw["extra"] = {"source_bag": str(bag.resolve()), "start_time_ns": int(steps[0])}
-    for topic, name in ((TOPIC_EE_POSITION, "ee_positions"), (TOPIC_OBJECT_POSITIONS, "object_positions")):
+    # Sim-only state, where every step has a sample (stacked per episode: object counts may differ).
+    for topic, name in (
+        (TOPIC_EE_POSITION, "ee_positions"),
+        (TOPIC_OBJECT_POSITIONS, "object_positions"),
+        (TOPIC_CONTACT_FORCE, "contact_forces"),
+    ):
         if topic in s.sim:
             st, vals = s.sim[topic]
             k = latest_at_or_before(np.asarray(st, np.int64), steps)
             if (k >= 0).all():
-                kw[name] = np.stack(vals)[k].astype(np.float32)
-    if TOPIC_CONTACT_FORCE in s.sim:
-        st, vals = s.sim[TOPIC_CONTACT_FORCE]
-        k = latest_at_or_before(np.asarray(st, np.int64), steps)
-        if (k >= 0).all():
-            kw["contact_forces"] = np.stack(vals)[k].reshape(-1).astype(np.float32)
+                try:
+                    arr = np.stack([vals[i] for i in k]).astype(np.float32)
+                except ValueError as e:
+                    raise BagError(f"{bag}: {topic} changes shape within episode {episode_id!r} ({e})") from e
+                kw[name] = arr.reshape(-1) if name == "contact_forces" else arr
     try:
         return Trajectory(**kw)
     except TrajectoryError as e:
