@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
+from tqdm import tqdm
 
 from rlhf.constants import (
     ARM_JOINT_NAMES,
@@ -117,6 +118,8 @@ class BagReadConfig:
     salvage_truncated: bool = False
     """Read what survives of a cut-off MCAP file (every complete chunk) instead of refusing it; the
     episodes get `extra["salvaged"]` naming what ended the scan."""
+    progress: bool = False
+    """Show a progress bar over the messages while reading (for long recordings)."""
     use_header_stamps: bool = True
     """Align by the messages' header stamps (sensor time); False: by the bag's receive times."""
     task: str = "robot"
@@ -308,7 +311,11 @@ def _collect(reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str,
     js_index_cache: dict[tuple[str, ...], tuple[np.ndarray, list[int]]] = {}
     image_shape: tuple[int, ...] | None = None
     wanted = [c for cs in conns.values() for c in cs]
-    for conn, log_ns, raw in reader.messages(connections=wanted):
+    total = sum(getattr(c, "msgcount", 0) for c in wanted) or None
+    stream = tqdm(
+        reader.messages(connections=wanted), total=total, desc=bag.name, unit="msg", leave=False, disable=not cfg.progress
+    )
+    for conn, log_ns, raw in stream:
         kind = kind_of[conn.id]
         try:
             msg = store.deserialize_cdr(raw, conn.msgtype)

@@ -85,6 +85,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         instruction=args.instruction,
         source=args.source,
         salvage_truncated=args.salvage,
+        progress=not args.no_progress,
         **kw,
     )
     with EpisodeStore(args.store) as store:
