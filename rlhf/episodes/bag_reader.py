@@ -19,6 +19,7 @@ type, a truncated or corrupted file, an unknown image encoding.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -513,13 +514,17 @@ def _build(
         raise BagError(f"{bag}: episode {episode_id!r} is malformed: {e}") from e
 
 
-def read_episodes(bag_dir: str | Path, config: BagReadConfig | None = None) -> list[Trajectory]:
-    """All episodes of one rosbag2 folder (MCAP or SQLite3), in time order.
+def read_episodes(bag_dir: str | Path, config: BagReadConfig | None = None, **overrides) -> list[Trajectory]:
+    """All episodes of one rosbag2 folder (MCAP or SQLite3) or lone .mcap/.db3 file, in time order.
+
+    Keywords override fields of `config` (e.g. `image_topic=`, `control_rate_hz=`, `segment_by=`).
 
     Raises BagError naming the bag and the problem: missing topic, wrong message type, a truncated
     or corrupted file, an unsupported image encoding, a joint missing from the joint states.
     """
     cfg = config or BagReadConfig()
+    if overrides:
+        cfg = dataclasses.replace(cfg, **overrides)
     bag = Path(bag_dir)
     salvaged = ""
     try:

@@ -26,6 +26,7 @@ Timestamps are stored in integer nanoseconds: they round-trip to within 1 ns.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -338,14 +339,18 @@ def write_episode_bag(
     config: BagWriteConfig | None = None,
     video_uri: str = "",
     bag_uri: str | None = None,
+    **overrides,
 ) -> Path:
     """Write `traj` as a new rosbag2 folder with MCAP storage; returns `bag_dir`.
 
     `bag_dir` must not exist. On any failure nothing is left at `bag_dir`. `bag_uri`/`video_uri`
     go into the EpisodeInfo (default bag URI: `bag_dir`'s; pass the final place when writing to a
-    staging folder).
+    staging folder). Other keywords override fields of `config` (e.g. `image_topic=`,
+    `command_topic=`, `compress=`).
     """
     config = config or BagWriteConfig()
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
     bag_dir = Path(bag_dir)
     if len(traj) == 0:
         raise ValueError(f"episode {traj.episode_id!r} has no steps; nothing to write")

@@ -11,7 +11,7 @@ from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader
 
 from rlhf.constants import ARM_JOINT_NAMES, GRIPPER_JOINT_NAMES
-from rlhf.episodes.bag_reader import BagReadConfig, read_episodes
+from rlhf.episodes.bag_reader import BagError, BagReadConfig, read_episodes
 from rlhf.episodes.bag_types import META_EPISODE_ID, META_TASK, TOPIC_ACTION_RAW, episode_typestore
 from rlhf.episodes.bag_writer import BagWriteConfig, write_episode_bag
 
@@ -130,7 +130,7 @@ def test_mcap_reader_agrees_with_rosbags_and_has_summary(tmp_path, traj_factory)
 
 def test_compressed_bag_roundtrip(tmp_path, traj_factory):
     traj = traj_factory(8, seed=4)
-    bag = write_episode_bag(traj, tmp_path / "ep", config=BagWriteConfig(compress=True))
+    bag = write_episode_bag(traj, tmp_path / "ep", compress=True)
     (back,) = read_episodes(bag)
     np.testing.assert_array_equal(back.images, traj.images)
     with open(next(bag.glob("*.mcap")), "rb") as f:
@@ -145,6 +145,14 @@ def test_failed_write_leaves_nothing(tmp_path, traj_factory):
     assert not (tmp_path / "ep").exists()
 
 
-def test_config_rejects_relative_topic():
+def test_custom_topics_and_bad_topic(tmp_path, traj_factory):
+    traj = traj_factory(4, seed=6)
+    bag = write_episode_bag(traj, tmp_path / "ep", image_topic="/wrist/image", command_topic="/arm/cmd")
+    with Reader(bag) as r:
+        assert {"/wrist/image", "/arm/cmd"} <= set(r.topics)
+    with pytest.raises(BagError, match="missing topic /camera/color/image_raw"):
+        read_episodes(bag)
+    (back,) = read_episodes(bag, image_topic="/wrist/image", command_topic="/arm/cmd", prefer_raw_actions=False)
+    np.testing.assert_array_equal(back.actions, traj.actions)
     with pytest.raises(ValueError, match="image_topic"):
         BagWriteConfig(image_topic="camera")

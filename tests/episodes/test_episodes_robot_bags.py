@@ -48,8 +48,8 @@ def test_robot_bag_split_by_gaps_and_explicit_rate(tmp_path, robot_bag_factory):
     assert all(e.task == "stack" and e.instruction == "stack the blocks" for e in eps)
     # Stable ids: the same bag read twice gives the same episodes.
     assert [e.episode_id for e in read_episodes(tmp_path / "rec", BagReadConfig(control_rate_hz=10))] == [e.episode_id for e in eps]
-    # A gap threshold longer than the silences keeps one long recording.
-    (one,) = read_episodes(tmp_path / "rec", BagReadConfig(control_rate_hz=10, gap_s=10.0))
+    # A gap threshold longer than the silences keeps one long recording (keyword overrides work too).
+    (one,) = read_episodes(tmp_path / "rec", control_rate_hz=10, gap_s=10.0)
     assert one.duration > 7.0
 
 
