@@ -24,6 +24,13 @@ setup(
     license="Apache-2.0",
     # Console scripts: one per node; `ros2 run rlhf_nodes <name>` and launch files use these names.
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "sim_node = rlhf_nodes.sim_node:main",
+            "policy_node = rlhf_nodes.policy_node:main",
+            "safety_node = rlhf_nodes.safety_node:main",
+            "recorder_node = rlhf_nodes.recorder_node:main",
+            "reward_node = rlhf_nodes.reward_node:main",
+            "ppo_learner_node = rlhf_nodes.ppo_learner_node:main",
+        ],
     },
 )
