@@ -66,6 +66,14 @@ class ImportReport:
         return not self.failed
 
 
+def _fsync_tree(root: Path) -> None:
+    """fsync every file under `root` (a crash after the renames must not leave empty files)."""
+    for p in root.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
 class EpisodeStore:
     """Episodes on disk: rosbag2 bags, videos and a SQLite index under one root folder."""
 
@@ -122,6 +130,7 @@ class EpisodeStore:
             write_episode_bag(traj, staging / "bag", config=self.config.bag, video_uri=video_uri, bag_uri=bag_uri)
             if video_rel:
                 write_video(traj.images, traj.timestamps, staging / video_rel.name, self.config.video)
+            _fsync_tree(staging)  # durable before they become visible
             # Move into place: the video (and its sidecar) first, the bag last, the index row after.
             if video_rel:
                 for src, dst in (
@@ -163,10 +172,12 @@ class EpisodeStore:
         rec = self.index.get(episode_id)
         self.index.remove(episode_id)
         shutil.rmtree(self.root / rec.bag_path, ignore_errors=True)
+        stale = list((self.root / "pairs").glob(f"{episode_id}__*")) + list((self.root / "pairs").glob(f"*__{episode_id}.*"))
         if rec.video_path:
-            for p in (self.root / rec.video_path, sidecar_path(self.root / rec.video_path)):
-                if p.exists():
-                    p.unlink()
+            stale += [self.root / rec.video_path, sidecar_path(self.root / rec.video_path)]
+        for p in stale:
+            if p.exists():
+                p.unlink()
 
     # ------------------------------------------------------------------ read
     def get(self, episode_id: str) -> EpisodeRecord:

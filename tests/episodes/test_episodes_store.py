@@ -79,6 +79,8 @@ def test_pair_video_is_cached(tmp_path, traj_factory):
     assert probe_video(path).num_frames == 9
     mtime = path.stat().st_mtime_ns
     assert store.pair_video(a.episode_id, b.episode_id).stat().st_mtime_ns == mtime
+    store.remove(b.episode_id)  # its pair videos go with it
+    assert not path.exists() and not list((tmp_path / "s/pairs").iterdir())
     store.close()
 
 
