@@ -22,7 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
     s = sub.add_parser("serve", help="serve the annotation page and API (binds 127.0.0.1 by default)")
-    s.add_argument("--db", default=DEFAULT_DB, help="preference store (SQLite file)")
+    s.add_argument("--db", default=None, help=f"preference store (SQLite file; default {DEFAULT_DB})")
+    s.add_argument(
+        "--demo-dir",
+        type=Path,
+        default=None,
+        help="a demo output folder: use <dir>/prefs.sqlite, register the episodes of its episode store, and "
+        "create a 'demo' campaign and annotator if there are none",
+    )
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     s.add_argument("--port", type=int, default=8600)
     s.add_argument("--admin-token", default=None, help=f"admin token (default: ${ADMIN_TOKEN_ENV}, else a new one)")
@@ -71,18 +78,71 @@ def _serve(args: argparse.Namespace) -> int:
 
     cfg = ServerConfig(host=args.host, port=args.port)
     token = args.admin_token or os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(24)
-    store = _store(args.db)
+    db = args.db or (str(args.demo_dir / "prefs.sqlite") if args.demo_dir else DEFAULT_DB)
+    store = _store(db)
+    base = f"http://{cfg.host}:{cfg.port}"
+    if args.demo_dir is not None:
+        _prepare_demo(store, args.demo_dir, base)
     app = create_app(store, admin_token=token)
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {cfg.host}: the page is reachable from other machines", file=sys.stderr)
-    base = f"http://{cfg.host}:{cfg.port}"
-    print(f"annotation server on {base}  (store {args.db})")
+    print(f"annotation server on {base}  (store {db})")
     if not (args.admin_token or os.environ.get(ADMIN_TOKEN_ENV)):
         print(f"admin token (new, set ${ADMIN_TOKEN_ENV} to keep one): {token}")
     print(f"dashboard: {base}/dashboard?token=<admin token>")
     sys.stdout.flush()
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
     return 0
+
+
+def _episode_store_root(demo_dir: Path) -> Path | None:
+    for cand in (demo_dir / "episodes", demo_dir):
+        if (cand / "index.sqlite").is_file():
+            return cand
+    return None
+
+
+def _prepare_demo(store, demo_dir: Path, base: str) -> None:
+    """Make a demo folder annotatable: its episodes, a 'demo' campaign and a 'demo' annotator link."""
+    import numpy as np
+
+    from rlhf.annotate.episode_source import records_from_episode_store
+    from rlhf.prefs.campaign import CampaignConfig
+    from rlhf.prefs.sampling import group_by_instruction, sample_uniform_pairs, with_known_answers
+
+    root = _episode_store_root(demo_dir)
+    if root is None:
+        print(f"note: no episode store under {demo_dir} (looked for episodes/index.sqlite)", file=sys.stderr)
+    else:
+        known = {e.episode_id for e in store.episodes()}
+        new = [r for r in records_from_episode_store(root) if r.episode_id not in known]
+        if new:
+            store.add_episodes(new)
+            print(f"registered {len(new)} episodes from {root}")
+    episodes = store.episodes()
+    if not store.campaigns() and len(episodes) >= 2:
+        rng = np.random.default_rng(0)
+        gold_eps = [e for e in episodes if e.gold_axes is not None]
+        by_id = {e.episode_id: e for e in gold_eps}
+        # Share the possible same-instruction pairs: a quarter for calibration, an eighth for gold.
+        possible = sum(len(g) * (len(g) - 1) // 2 for g in group_by_instruction(gold_eps).values())
+        weights = CampaignConfig("x").axis_weights
+        cal = with_known_answers(sample_uniform_pairs(gold_eps, min(50, possible // 4), rng), by_id, weights,
+                                 "calibration")
+        cfg = CampaignConfig("demo", name="Demo campaign", calibration_size=len(cal))
+        store.create_campaign(cfg)
+        used = {frozenset((s["episode_a"], s["episode_b"])) for s in cal}
+        gold = with_known_answers(sample_uniform_pairs(gold_eps, min(20, possible // 8), rng, exclude=used), by_id,
+                                  cfg.axis_weights, "gold")
+        used |= {frozenset((s["episode_a"], s["episode_b"])) for s in gold}
+        work = [dict(s, kind="work") for s in sample_uniform_pairs(episodes, 200, rng, exclude=used)]
+        for specs in (cal, gold, work):
+            store.add_pairs("demo", specs)
+        print(f"created campaign demo: {len(cal)} calibration, {len(gold)} gold, {len(work)} work pairs")
+    if store.campaigns():
+        token = store.add_annotator("demo", rotate=True)
+        for c in store.campaigns():
+            print(f"annotator link ({c}): {base}/annotate?token={token}&campaign={c}")
 
 
 def _add_episodes(args: argparse.Namespace) -> int:

@@ -70,7 +70,7 @@ def record_from_row(row: Any, *, base_dir: str | os.PathLike | None = None) -> E
         # The episode store renders one frame per control step: rate = (steps - 1) / (last - first stamp).
         if steps is None or duration is None or float(duration) <= 0 or int(steps) < 2:
             raise ValueError(f"episode {episode_id!r}: row has no fps (and no num_steps + duration to derive it)")
-        fps = (int(steps) - 1) / float(duration)
+        fps = round((int(steps) - 1) / float(duration), 6)
     fps = float(fps)
     if steps is None:
         if duration is None:

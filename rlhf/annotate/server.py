@@ -110,7 +110,8 @@ def create_app(store: PreferenceStore, *, admin_token: str | None = None, title:
         if not ep.video_path or not os.path.isfile(ep.video_path):
             raise HTTPException(404, f"episode {episode_id!r} has no local video file")
         # FileResponse answers Range requests with 206 Partial Content (browsers need it to seek).
-        return FileResponse(ep.video_path, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
+        media_type = "video/webm" if ep.video_path.endswith(".webm") else "video/mp4"
+        return FileResponse(ep.video_path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
     # ------------------------------------------------------------------ annotator API
     @app.get("/api/me")

@@ -96,6 +96,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX labels_campaign ON labels (campaign_id, annotator_id);
     """,
+    # 2: counters that keep picking the next item O(annotators) instead of O(labels): answered labels
+    # per pair (with a queue index), and items handed out per annotator and kind.
+    """
+    ALTER TABLE pairs ADD COLUMN label_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE pairs SET label_count = (SELECT COUNT(*) FROM labels l WHERE l.pair_id = pairs.id);
+    CREATE INDEX pairs_queue ON pairs (campaign_id, kind, label_count, order_key);
+    ALTER TABLE enrolments ADD COLUMN n_work INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE enrolments ADD COLUMN n_gold INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE enrolments ADD COLUMN n_repeat INTEGER NOT NULL DEFAULT 0;
+    UPDATE enrolments SET
+        n_work = (SELECT COUNT(*) FROM assignments a JOIN pairs p ON p.id = a.pair_id WHERE p.kind = 'work'
+                  AND a.campaign_id = enrolments.campaign_id AND a.annotator_id = enrolments.annotator_id),
+        n_gold = (SELECT COUNT(*) FROM assignments a JOIN pairs p ON p.id = a.pair_id WHERE p.kind = 'gold'
+                  AND a.campaign_id = enrolments.campaign_id AND a.annotator_id = enrolments.annotator_id),
+        n_repeat = (SELECT COUNT(*) FROM assignments a JOIN pairs p ON p.id = a.pair_id WHERE p.kind = 'repeat'
+                    AND a.campaign_id = enrolments.campaign_id AND a.annotator_id = enrolments.annotator_id);
+    """,
 )
 
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,9 @@ class SubmitResult:
 class _Enrolment:
     qualified: bool | None
     calibration_accuracy: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    n_work: int = 0
+    n_gold: int = 0
+    n_repeat: int = 0
 
 
 class PreferenceStore:
@@ -468,11 +470,13 @@ class PreferenceStore:
                 "SELECT COUNT(*) FROM pairs WHERE campaign_id=? AND kind='calibration'", (campaign_id,)
             ).fetchone()[0]
             cal_total = min(cfg.calibration_size, n_cal)
-            cal_done = conn.execute(
-                "SELECT COUNT(*) FROM labels l JOIN pairs p ON p.id=l.pair_id"
-                " WHERE l.campaign_id=? AND l.annotator_id=? AND p.kind='calibration'",
-                (campaign_id, annotator_id),
-            ).fetchone()[0]
+            cal_done = cal_total  # a decided annotator is through calibration; count only while it runs
+            if enrol.qualified is None:
+                cal_done = conn.execute(
+                    "SELECT COUNT(*) FROM labels l JOIN pairs p ON p.id=l.pair_id"
+                    " WHERE l.campaign_id=? AND l.annotator_id=? AND p.kind='calibration'",
+                    (campaign_id, annotator_id),
+                ).fetchone()[0]
 
             def item(assignment: Assignment, phase: str) -> NextItem:
                 return NextItem("item", assignment, phase, cal_done, cal_total)
@@ -508,13 +512,7 @@ class PreferenceStore:
 
             # Hidden quality items: drawn at random at their rates, and topped up when an annotator is
             # owed more than one (so short sessions and the end of the work queue still get their share).
-            done = dict.fromkeys(("work", "gold", "repeat"), 0)
-            for r in conn.execute(
-                "SELECT p.kind, COUNT(*) FROM assignments a JOIN pairs p ON p.id=a.pair_id"
-                " WHERE a.campaign_id=? AND a.annotator_id=? AND p.kind != 'calibration' GROUP BY p.kind",
-                (campaign_id, annotator_id),
-            ):
-                done[r[0]] = r[1]
+            done = {"work": enrol.n_work, "gold": enrol.n_gold, "repeat": enrol.n_repeat}
             total = sum(done.values()) + 1
             owed_repeat = cfg.repeat_rate * total - done["repeat"]
             owed_gold = cfg.gold_rate * total - done["gold"]
@@ -524,24 +522,15 @@ class PreferenceStore:
             if pair is None and (cfg.repeat_rate <= roll < cfg.repeat_rate + cfg.gold_rate or owed_gold >= 1):
                 pair = self._next_gold(conn, campaign_id, annotator_id)
             if pair is None:
-                # Fast path: the first untouched pair in the shuffled order (stops at the first hit).
+                # Fewest labels first, then the shuffled order; the queue index walks past full pairs,
+                # so only pairs locked by others right now are looked at and skipped.
                 row = conn.execute(
-                    "SELECT p.* FROM pairs p WHERE p.campaign_id=? AND p.kind='work' AND NOT EXISTS"
-                    " (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND"
-                    "   (a.answered_at IS NOT NULL OR a.expires_at > ? OR a.annotator_id=?))"
-                    " ORDER BY p.order_key LIMIT 1",
-                    (campaign_id, now, annotator_id),
-                ).fetchone()
-                if row is not None:
-                    pair = _pair_from_row(row)
-            if pair is None and cfg.labels_per_pair > 1:
-                row = conn.execute(
-                    "SELECT p.*, (SELECT COUNT(*) FROM assignments a WHERE a.pair_id=p.id AND"
-                    "   (a.answered_at IS NOT NULL OR a.expires_at > ?)) AS taken"
-                    " FROM pairs p WHERE p.campaign_id=? AND p.kind='work' AND NOT EXISTS"
-                    " (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND a.annotator_id=?)"
-                    " AND taken < ? ORDER BY taken, p.order_key LIMIT 1",
-                    (now, campaign_id, annotator_id, cfg.labels_per_pair),
+                    "SELECT p.* FROM pairs p WHERE p.campaign_id=? AND p.kind='work' AND p.label_count < ?"
+                    " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND a.annotator_id=?)"
+                    " AND p.label_count + (SELECT COUNT(*) FROM assignments a WHERE a.pair_id=p.id"
+                    "   AND a.answered_at IS NULL AND a.expires_at > ?) < ?"
+                    " ORDER BY p.label_count, p.order_key LIMIT 1",
+                    (campaign_id, cfg.labels_per_pair, annotator_id, now, cfg.labels_per_pair),
                 ).fetchone()
                 if row is not None:
                     pair = _pair_from_row(row)
@@ -552,11 +541,10 @@ class PreferenceStore:
             if pair is None:
                 # Nothing free: is something merely locked by others (wait) or is this annotator done?
                 pending = conn.execute(
-                    "SELECT 1 FROM pairs p WHERE p.campaign_id=? AND p.kind='work' AND NOT EXISTS"
-                    " (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND a.annotator_id=?)"
-                    " AND (SELECT COUNT(*) FROM assignments a WHERE a.pair_id=p.id AND a.answered_at IS NOT NULL) < ?"
+                    "SELECT 1 FROM pairs p WHERE p.campaign_id=? AND p.kind='work' AND p.label_count < ?"
+                    " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.pair_id=p.id AND a.annotator_id=?)"
                     " LIMIT 1",
-                    (campaign_id, annotator_id, cfg.labels_per_pair),
+                    (campaign_id, cfg.labels_per_pair, annotator_id),
                 ).fetchone()
                 status = "wait" if pending else "done"
                 return NextItem(status, calibration_done=cal_done, calibration_total=cal_total)
@@ -571,6 +559,11 @@ class PreferenceStore:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (assignment.assignment_id, cfg.campaign_id, pair.pair_id, annotator_id, now, assignment.expires_at),
         )
+        if pair.kind in ("work", "gold", "repeat"):
+            conn.execute(
+                f"UPDATE enrolments SET n_{pair.kind} = n_{pair.kind} + 1 WHERE campaign_id=? AND annotator_id=?",
+                (cfg.campaign_id, annotator_id),
+            )
         return assignment
 
     def _next_gold(self, conn: sqlite3.Connection, campaign_id: str, annotator_id: str) -> PairRecord | None:
@@ -684,6 +677,7 @@ class PreferenceStore:
                 ),
             )
             conn.execute("UPDATE assignments SET answered_at=? WHERE id=?", (now, assignment_id))
+            conn.execute("UPDATE pairs SET label_count = label_count + 1 WHERE id=?", (pair.pair_id,))
             record = LabelRecord(
                 label_id=int(cur.lastrowid), assignment_id=assignment_id, campaign_id=cfg.campaign_id,
                 pair_id=pair.pair_id, kind=pair.kind, annotator_id=annotator_id, axes=full_axes, label=label,
@@ -851,7 +845,8 @@ def _insert_pair(conn: sqlite3.Connection, pair: PairRecord, order_key: float, n
 
 def _enrolment(conn: sqlite3.Connection, campaign_id: str, annotator_id: str, now: float) -> _Enrolment:
     row = conn.execute(
-        "SELECT qualified, calibration_accuracy FROM enrolments WHERE campaign_id=? AND annotator_id=?",
+        "SELECT qualified, calibration_accuracy, n_work, n_gold, n_repeat FROM enrolments"
+        " WHERE campaign_id=? AND annotator_id=?",
         (campaign_id, annotator_id),
     ).fetchone()
     if row is None:
@@ -861,7 +856,9 @@ def _enrolment(conn: sqlite3.Connection, campaign_id: str, annotator_id: str, no
         )
         return _Enrolment(None)
     q = row["qualified"]
-    return _Enrolment(None if q is None else bool(q), row["calibration_accuracy"])
+    return _Enrolment(
+        None if q is None else bool(q), row["calibration_accuracy"], row["n_work"], row["n_gold"], row["n_repeat"]
+    )
 
 
 def _qualify(

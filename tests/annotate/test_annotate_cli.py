@@ -74,7 +74,7 @@ def test_cli_workflow(tmp_path, video_dir, capsys):
     assert main(["prefs", "stats", "--db", db, "--campaign", "c", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     (name,) = stats["annotators"]
-    assert stats["annotators"][name]["calibration_labels"] == 3 and stats["counts"]["labels"] >= 17
+    assert stats["annotators"][name]["calibration_labels"] == 3 and stats["counts"]["labels"] >= 13
     assert main(["prefs", "stats", "--db", db, "--campaign", "c"]) == 0
     assert "gold_accuracy" in capsys.readouterr().out
     assert main(["prefs", "stats", "--db", db, "--campaign", "nope"]) == 2
@@ -82,5 +82,22 @@ def test_cli_workflow(tmp_path, video_dir, capsys):
     assert main(["prefs", "export", "--db", db, "--campaign", "c", "--out", str(out_file)]) == 0
     triples = read_triples(out_file)
     with PreferenceStore(db) as store:
-        assert len(triples) == len(store.triples("c")) >= 11  # 10 work pairs + hidden gold
+        assert len(triples) == len(store.triples("c")) >= 10  # the 10 work pairs, plus any hidden gold
     assert {t.annotator_id for t in triples} == {name}
+
+
+def test_demo_dir_gets_a_campaign_and_a_link(tmp_path, video_dir, capsys):
+    from conftest import episodes_for
+
+    from rlhf.annotate.commands import _prepare_demo
+
+    with PreferenceStore(tmp_path / "prefs.sqlite") as store:
+        store.add_episodes(episodes_for(video_dir, n=8))
+        _prepare_demo(store, tmp_path, "http://127.0.0.1:8600")
+        out = capsys.readouterr()
+        assert "no episode store" in out.err
+        assert "created campaign demo" in out.out and "annotate?token=" in out.out
+        counts = store.counts("demo")
+        assert counts["pairs/calibration"] > 0 and counts["pairs/work"] > 0
+        _prepare_demo(store, tmp_path, "http://127.0.0.1:8600")  # idempotent: no second campaign
+        assert store.campaigns() == ["demo"]

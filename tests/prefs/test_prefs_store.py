@@ -241,3 +241,34 @@ def test_campaign_config_rejects_bad_values():
         CampaignConfig("bad id")
     cfg = CampaignConfig("c", axis_weights={"success": 2})
     assert cfg.axis_weights["speed"] == 0.0 and CampaignConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_migration_from_v1_backfills_counters(tmp_path, monkeypatch):
+    import rlhf.prefs.schema as schema
+
+    path = tmp_path / "old.sqlite"
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert schema.migrate(conn) == 1
+    conn.execute("INSERT INTO annotators VALUES ('ann', 'h', 'annotator', 0)")
+    conn.execute("INSERT INTO campaigns VALUES ('c', '', '{\"success\": 1.0}', 0, 0.5, 0, 0, 1, 60, 0)")
+    conn.execute("INSERT INTO enrolments VALUES ('c', 'ann', 1, NULL, 0)")
+    for e in ("e0", "e1", "e2"):
+        conn.execute(f"INSERT INTO episodes VALUES ('{e}', 'reach', 'go', '/videos/{e}', NULL, 2, 10, 20, NULL)")
+    conn.execute("INSERT INTO pairs VALUES ('p0', 'c', 'work', 'e0', 'e1', 0, 20, 0, 20, 1, NULL, NULL, NULL, NULL, 0.1, 0)")
+    conn.execute("INSERT INTO pairs VALUES ('p1', 'c', 'work', 'e1', 'e2', 0, 20, 0, 20, 0, NULL, NULL, NULL, NULL, 0.2, 0)")
+    conn.execute("INSERT INTO assignments VALUES ('i0', 'c', 'p0', 'ann', 0, 60, 1)")
+    conn.execute("INSERT INTO labels (assignment_id, campaign_id, pair_id, annotator_id, axes, label, prob_a,"
+                 " overall_explicit, marks, shown_at, answered_at, client_ms, correct)"
+                 " VALUES ('i0', 'c', 'p0', 'ann', '{}', 1, 1.0, 0, '[]', 0, 1, NULL, NULL)")
+    conn.close()
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS)
+    with PreferenceStore(path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        row = s._conn().execute("SELECT label_count FROM pairs WHERE id='p0'").fetchone()
+        assert row[0] == 1
+        assert s._conn().execute("SELECT n_work FROM enrolments").fetchone()[0] == 1
+        s.add_annotator("bob")
+        nxt = s.next_item("c", "bob")
+        assert nxt.assignment.pair.pair_id == "p1"  # p0 already has its one label
+        assert s.triples("c")[0].pair_id == "p0"
