@@ -1,0 +1,263 @@
+"""policy_node: runs the VLA policy at the control rate on the latest observation.
+
+Each tick (a timer at `control_hz`, in its own callback group): take the newest joint state and
+camera frame (skipped, and counted, if either is older than `max_obs_age_s`), ask the policy for
+an action (7 joint deltas + gripper), and publish it as ABSOLUTE targets, as a ros2_control arm
+takes them:
+- 'forward': std_msgs/Float64MultiArray [q + dq (7), gripper] (gripper optional);
+- 'trajectory': a short smooth trajectory_msgs/JointTrajectory chunk: the policy's predicted chunk
+  of actions accumulated from q, one point per control period, with positions, velocities (central
+  differences; 0 at the last point so a late next chunk ends at rest) and time_from_start.
+By default commands go to the safety filter's input topics (safety_node), not to the arm.
+
+Hot swap: a new head (rlhf_msgs/PolicyUpdate on /policy/update) or a whole checkpoint
+(`~/load_policy`) is loaded into a *copy* of the policy in another thread, checked (kind, config,
+SHA-256, backbone), and swapped in by one reference assignment between ticks, so no control tick
+waits for a load or is dropped. A rejected checkpoint leaves the running policy untouched.
+
+/policy/status (std_msgs/String JSON) reports every tick: tick number, policy version, head
+SHA-256, the action, the observation's age and the inference time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rlhf_msgs.msg import PolicyUpdate
+from rlhf_msgs.srv import LoadPolicy
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from rlhf.constants import GRIPPER_JOINT_NAMES
+from rlhf_nodes import qos
+from rlhf_nodes.convert import image_to_array, joint_state_arrays, s_to_duration, uri_to_path
+from rlhf_nodes.params import declare_node_configs
+from rlhf_nodes.runner import run
+from rlhf_nodes.safety_node import forward_message
+
+FINGER_MAX = 0.04  # m per finger of the Panda gripper
+
+
+@dataclass
+class Running:
+    """The policy in use and what identifies it; replaced as a whole on a swap."""
+
+    policy: Any
+    version: str
+    head_sha256: str
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy_node")
+        (self.cfg,) = declare_node_configs(self, "policy_node")
+        import torch
+
+        torch.set_num_threads(self.cfg.torch_threads)
+        self.running: Running | None = None
+        self._load_lock = threading.Lock()  # one load at a time; ticks never take it
+        self._js: tuple[float, np.ndarray, np.ndarray, float] | None = None  # t, q, qd, gripper
+        self._img: tuple[float, np.ndarray] | None = None
+        self.instruction = self.cfg.instruction
+        self.tick = 0
+        self.skipped: dict[str, int] = {"stale": 0, "no_policy": 0, "no_instruction": 0, "error": 0}
+        self.dt = 1.0 / self.cfg.control_hz
+
+        sensors = MutuallyExclusiveCallbackGroup()
+        control = MutuallyExclusiveCallbackGroup()
+        loads = MutuallyExclusiveCallbackGroup()
+        self.pub_forward = self.create_publisher(Float64MultiArray, self.cfg.forward_command_topic, qos.RELIABLE)
+        self.pub_traj = self.create_publisher(JointTrajectory, self.cfg.trajectory_command_topic, qos.RELIABLE)
+        self.pub_status = self.create_publisher(String, self.cfg.status_topic, qos.RELIABLE)
+        self.create_subscription(JointState, self.cfg.joint_states_topic, self.joint_states_callback, qos.SENSOR,
+                                 callback_group=sensors)
+        self.create_subscription(Image, self.cfg.image_topic, self.image_callback, qos.SENSOR, callback_group=sensors)
+        self.create_subscription(String, self.cfg.instruction_topic, self.instruction_callback, qos.LATCHED,
+                                 callback_group=sensors)
+        self.create_subscription(PolicyUpdate, self.cfg.update_topic, self.update_callback, qos.LATCHED,
+                                 callback_group=loads)
+        self.create_service(LoadPolicy, "~/load_policy", self.load_policy_callback, callback_group=loads)
+
+        if self.cfg.policy_path:
+            ok, message = self.load(self.cfg.policy_path, head_only=False)
+            if not ok:
+                raise RuntimeError(f"policy_node: {message}")
+            if self.cfg.head_path:
+                ok, message = self.load(self.cfg.head_path, head_only=True)
+                if not ok:
+                    raise RuntimeError(f"policy_node: {message}")
+        self.create_timer(self.dt, self.control_callback, callback_group=control)
+        self.get_logger().info(
+            f"policy_node: {self.cfg.control_hz:g} Hz, '{self.cfg.command_interface}' commands to "
+            f"{self.cfg.forward_command_topic if self.cfg.command_interface == 'forward' else self.cfg.trajectory_command_topic}; "
+            f"policy {self.running.version if self.running else '(none: holding)'}"
+        )
+
+    # ------------------------------------------------------------------ sensors
+    def joint_states_callback(self, msg: JointState) -> None:
+        arrays = joint_state_arrays(msg, self.cfg.joint_names)
+        if arrays is not None:
+            self._js = (time.monotonic(), *arrays)
+
+    def image_callback(self, msg: Image) -> None:
+        img = image_to_array(msg)
+        if img is not None:
+            self._img = (time.monotonic(), img)
+
+    def instruction_callback(self, msg: String) -> None:
+        if msg.data and msg.data != self.instruction:
+            self.instruction = msg.data
+            self.get_logger().info(f"instruction: {msg.data!r}")
+            running = self.running
+            if running is not None:
+                running.policy.reset()
+
+    # ------------------------------------------------------------------ loading
+    def load(self, uri: str, head_only: bool, expected_sha256: str = "", version: str = "") -> tuple[bool, str]:
+        """Load a checkpoint into a copy of the policy and swap it in; (ok, message)."""
+        from rlhf.policy.checkpoint import CheckpointError
+        from rlhf.policy.vla import VLAPolicy
+
+        path = uri_to_path(uri)
+        with self._load_lock:
+            t0 = time.perf_counter()
+            try:
+                if head_only:
+                    current = self.running
+                    if current is None:
+                        return False, "no policy loaded to put a head on; load a full checkpoint first"
+                    weights = path / json.loads((path / "head_config.json").read_text()).get("weights_file", "head.pt")
+                    sha = file_sha256(weights)
+                    if expected_sha256 and sha != expected_sha256.lower():
+                        return False, f"{weights}: SHA-256 {sha[:12]}… differs from the expected {expected_sha256[:12]}…"
+                    old = current.policy
+                    new = VLAPolicy(old.config, old.normalizer, old.instruction_encoder)
+                    new.load_state_dict(old.state_dict())
+                    new.load_head(path)
+                    new.eval()
+                    version = version or f"head:{sha[:8]}"
+                else:
+                    header = json.loads((path / "config.json").read_text())
+                    sha = file_sha256(path / header.get("weights_file", "model.pt"))
+                    if expected_sha256 and sha != expected_sha256.lower():
+                        return False, f"{path}: SHA-256 {sha[:12]}… differs from the expected {expected_sha256[:12]}…"
+                    new = VLAPolicy.load(path, deterministic=self.cfg.deterministic)
+                    new.eval()
+                    version = version or f"bc:{new.version_tag()}"
+            except (CheckpointError, OSError, ValueError, KeyError) as e:
+                self.get_logger().error(f"checkpoint {uri} rejected, keeping {self.running.version if self.running else 'none'}: {e}")
+                return False, str(e)
+            head_sha = file_sha256(path / "head.pt") if head_only else _head_sha(new)
+            self.running = Running(new, version, head_sha)  # the swap: one reference assignment
+            self.get_logger().info(f"now running {version} (loaded in {1e3 * (time.perf_counter() - t0):.0f} ms)")
+            return True, f"loaded {version} from {path}"
+
+    def update_callback(self, msg: PolicyUpdate) -> None:
+        if self.running is not None and self.running.version == msg.version:
+            return
+        self.load(msg.head_checkpoint_uri, head_only=True, expected_sha256=msg.head_sha256, version=msg.version)
+
+    def load_policy_callback(self, request: LoadPolicy.Request, response: LoadPolicy.Response) -> LoadPolicy.Response:
+        response.success, response.message = self.load(request.checkpoint_uri, request.head_only, request.expected_sha256)
+        response.version = self.running.version if self.running else ""
+        return response
+
+    # ------------------------------------------------------------------ control
+    def control_callback(self) -> None:
+        t_start = time.monotonic()
+        self.tick += 1
+        running = self.running  # read once: a swap during this tick takes effect at the next
+        js, img = self._js, self._img
+        if running is None:
+            return self._skip("no_policy")
+        if js is None or img is None or t_start - min(js[0], img[0]) > self.cfg.max_obs_age_s:
+            return self._skip("stale")
+        if not self.instruction:
+            return self._skip("no_instruction")
+        _, q, qd, grip = js
+        obs = {
+            "image": img[1],
+            "joint_positions": q.astype(np.float32),
+            "joint_velocities": qd.astype(np.float32),
+            "gripper": np.array([grip], np.float32),
+            "instruction": self.instruction,
+        }
+        try:
+            if self.cfg.command_interface == "forward":
+                action = np.asarray(running.policy.select_action(obs, deterministic=self.cfg.deterministic), np.float64)
+                self.pub_forward.publish(self._forward(q, action))
+            else:
+                chunk = np.asarray(running.policy.predict_chunk(obs, deterministic=self.cfg.deterministic), np.float64)
+                action = chunk[0]
+                self.pub_traj.publish(self._trajectory(q, chunk))
+        except Exception as e:  # noqa: BLE001 - a failing tick must not kill the control loop
+            self.get_logger().error(f"tick {self.tick}: policy failed: {type(e).__name__}: {e}", throttle_duration_sec=1.0)
+            return self._skip("error")
+        t_end = time.monotonic()
+        status = {
+            "tick": self.tick, "version": running.version, "head_sha256": running.head_sha256,
+            "action": [round(float(a), 6) for a in action], "obs_age_ms": 1e3 * (t_start - min(js[0], img[0])),
+            "infer_ms": 1e3 * (t_end - t_start), "t": t_start, "skipped": self.skipped,
+        }
+        self.pub_status.publish(String(data=json.dumps(status)))
+
+    def _skip(self, why: str) -> None:
+        self.skipped[why] += 1
+        if self.skipped[why] in (1, 10, 100) or self.skipped[why] % 1000 == 0:
+            self.get_logger().warn(f"tick {self.tick}: no command ({why}; {self.skipped[why]} so far)")
+
+    def _forward(self, q: np.ndarray, action: np.ndarray) -> Float64MultiArray:
+        return forward_message(q + action[:7], float(action[7]) if self.cfg.send_gripper else None)
+
+    def _trajectory(self, q: np.ndarray, chunk: np.ndarray) -> JointTrajectory:
+        """Chunk (K, 8) of deltas -> trajectory of absolute points one control period apart."""
+        n = min(self.cfg.trajectory_points, chunk.shape[0])
+        pos = q[None] + np.cumsum(chunk[:n, :7], axis=0)
+        knots = np.vstack([q[None], pos])
+        vel = np.zeros_like(pos)
+        for k in range(n - 1):
+            vel[k] = (knots[k + 2] - knots[k]) / (2 * self.dt)
+        msg = JointTrajectory()
+        msg.joint_names = list(self.cfg.joint_names)
+        finger = []
+        if self.cfg.send_gripper:
+            msg.joint_names += list(GRIPPER_JOINT_NAMES)
+        for k in range(n):
+            if self.cfg.send_gripper:
+                f = (float(np.clip(chunk[k, 7], -1, 1)) + 1.0) / 2.0 * FINGER_MAX
+                finger = [f, f]
+            pt = JointTrajectoryPoint()
+            pt.positions = [float(v) for v in pos[k]] + finger
+            pt.velocities = [float(v) for v in vel[k]] + [0.0] * len(finger)
+            pt.time_from_start = s_to_duration((k + 1) * self.dt)
+            msg.points.append(pt)
+        return msg
+
+
+def _head_sha(policy: Any) -> str:
+    """SHA-256 of the head weights as `save_head` would write them (identifies the running head)."""
+    from rlhf.policy import checkpoint as ckpt
+
+    return ckpt.sha256_bytes(ckpt.state_dict_bytes(policy.action_head.state_dict()))
+
+
+def main(args=None) -> None:
+    run(PolicyNode, args, threads=3)
+
+
+if __name__ == "__main__":
+    main()
