@@ -217,7 +217,8 @@ class ScriptedDemonstrator:
         self.yaw = self.yaw + dyaw
 
         q_des = self._ik(self.setpoint, self.yaw)
-        delta = q_des - env.commanded_joint_positions
+        # Relative to where the arm is already told to go, counting actions delayed by latency.
+        delta = q_des - env.planned_joint_positions
         if style.noise > 0:
             delta = delta + self.rng.normal(0.0, style.noise, 7)
         mjd = env.config.max_joint_delta

@@ -263,6 +263,12 @@ class PandaEnv(gym.Env):
         return self._cid
 
     @property
+    def planned_joint_positions(self) -> np.ndarray:
+        """Commanded joint positions once the actions still held back by latency are applied (7,)."""
+        pending = sum((a[:7] for a in self._action_queue), np.zeros(7))
+        return np.clip(self.commanded_joint_positions + pending, panda.JOINT_LOWER, panda.JOINT_UPPER)
+
+    @property
     def dt(self) -> float:
         return self.config.dt
 
