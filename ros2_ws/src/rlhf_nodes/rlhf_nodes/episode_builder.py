@@ -1,0 +1,99 @@
+"""Turning the message stream of one recording into a `rlhf.trajectory.Trajectory` (no ROS types here).
+
+One control step per command the arm was sent: the newest joint state and camera frame received
+before the command are the step's observation, and the command's absolute target gives the
+action, `action = (target - q (7), gripper command)` (the inverse of the bag writer's mapping).
+A step's timestamp is its joint state's stamp, so steps follow the arm's (sim or robot) clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rlhf.trajectory import Trajectory
+
+_NS = 1_000_000_000
+
+
+@dataclass
+class EpisodeBuilder:
+    """Collects one episode's steps; `build()` makes the Trajectory."""
+
+    episode_id: str
+    task: str
+    instruction: str
+    policy_version: str
+    source: str
+    joint_names: tuple[str, ...]
+    max_steps: int = 20000
+    stamps_ns: list[int] = field(default_factory=list)
+    images: list[np.ndarray] = field(default_factory=list)
+    qpos: list[np.ndarray] = field(default_factory=list)
+    qvel: list[np.ndarray] = field(default_factory=list)
+    grip: list[float] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    dropped: int = 0
+    """Commands not recorded: no observation yet, or past max_steps."""
+
+    def add_step(
+        self, stamp_ns: int, image: np.ndarray | None, q: np.ndarray | None, qd: np.ndarray | None,
+        gripper: float, target: np.ndarray, gripper_command: float,
+    ) -> bool:
+        """Record one command (target (7,) absolute rad) against the latest observation; False if dropped."""
+        if image is None or q is None or len(self.stamps_ns) >= self.max_steps:
+            self.dropped += 1
+            return False
+        if self.stamps_ns and stamp_ns < self.stamps_ns[-1]:
+            stamp_ns = self.stamps_ns[-1]  # a reordered stamp must not make time run backwards
+        self.stamps_ns.append(int(stamp_ns))
+        self.images.append(image)
+        self.qpos.append(np.asarray(q, np.float32))
+        self.qvel.append(np.asarray(qd, np.float32))
+        self.grip.append(float(gripper))
+        action = np.concatenate([np.asarray(target, np.float64) - np.asarray(q, np.float64), [gripper_command]])
+        self.actions.append(action.astype(np.float32))
+        return True
+
+    def __len__(self) -> int:
+        return len(self.stamps_ns)
+
+    def build(self, success: bool | None = None) -> Trajectory:
+        """The recorded episode (raises TrajectoryError / ValueError if it has no steps)."""
+        if not self.stamps_ns:
+            raise ValueError(f"episode {self.episode_id!r} recorded no steps (no command met an observation)")
+        stamps = np.asarray(self.stamps_ns, np.int64)
+        size = max(img.shape for img in self.images)
+        images = np.stack([img if img.shape == size else _pad(img, size) for img in self.images])
+        return Trajectory(
+            episode_id=self.episode_id,
+            task=self.task,
+            instruction=self.instruction,
+            timestamps=(stamps - stamps[0]).astype(np.float64) / _NS,
+            images=images,
+            joint_positions=np.stack(self.qpos),
+            joint_velocities=np.stack(self.qvel),
+            gripper=np.asarray(self.grip, np.float32),
+            actions=np.stack(self.actions),
+            joint_names=tuple(self.joint_names),
+            source=self.source,
+            policy_version=self.policy_version,
+            success=success,
+            extra={"start_time_ns": int(stamps[0]), "dropped_commands": int(self.dropped)},
+        )
+
+
+def _pad(img: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A frame of another size (camera reconfigured mid-episode) padded/cropped to the episode's size."""
+    out = np.zeros(shape, np.uint8)
+    h, w = min(img.shape[0], shape[0]), min(img.shape[1], shape[1])
+    out[:h, :w] = img[:h, :w]
+    return out
+
+
+def trajectory_target(times: np.ndarray, points: np.ndarray, q: np.ndarray, at: float) -> np.ndarray:
+    """Position a trajectory (times (K,) s, points (K, J)) asks for `at` s after it starts, from q at 0."""
+    knots_t = np.concatenate([[0.0], times])
+    knots_p = np.vstack([q[None], points])
+    return np.array([np.interp(at, knots_t, knots_p[:, j]) for j in range(knots_p.shape[1])])

@@ -1,0 +1,228 @@
+"""recorder_node: records episodes through the episode store (MCAP bag + video + index row).
+
+`~/start_episode` (rlhf_msgs/StartEpisode) opens a recording; from then on every command the arm
+is sent (the controller topics, i.e. after the safety filter) becomes one step, paired with the
+newest joint state and camera frame (rlhf_nodes.episode_builder). `~/end_episode` builds the
+Trajectory, hands it to `EpisodeStore.add` (all or nothing), answers with the stored episode's
+rlhf_msgs/EpisodeInfo and publishes it on /episodes/recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rlhf_msgs.msg import EpisodeInfo
+from rlhf_msgs.srv import EndEpisode, StartEpisode
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+from trajectory_msgs.msg import JointTrajectory
+
+from rlhf.constants import GRIPPER_JOINT_NAMES
+from rlhf_nodes import qos
+from rlhf_nodes.convert import (
+    duration_to_s,
+    image_to_array,
+    joint_state_arrays,
+    ns_to_time,
+    s_to_duration,
+    time_to_ns,
+)
+from rlhf_nodes.episode_builder import EpisodeBuilder, trajectory_target
+from rlhf_nodes.params import declare_node_configs
+from rlhf_nodes.runner import run
+
+FINGER_MAX = 0.04  # m per finger of the Panda gripper
+
+
+class RecorderNode(Node):
+    def __init__(self) -> None:
+        super().__init__("recorder_node")
+        (self.cfg,) = declare_node_configs(self, "recorder_node")
+        from rlhf.episodes.store import EpisodeStore, StoreConfig
+
+        self.store = EpisodeStore(self.cfg.store_root, StoreConfig(write_videos=self.cfg.write_videos))
+        self._lock = threading.Lock()
+        self.recording: EpisodeBuilder | None = None
+        self._js: tuple[int, np.ndarray, np.ndarray, float] | None = None
+        self._img: np.ndarray | None = None
+        self._gripper_command = 1.0
+        self.instruction = ""
+        self.policy_version = ""
+
+        streams = MutuallyExclusiveCallbackGroup()
+        services = MutuallyExclusiveCallbackGroup()
+        self.pub_info = self.create_publisher(EpisodeInfo, self.cfg.episode_topic, qos.RELIABLE)
+        self.create_subscription(JointState, self.cfg.joint_states_topic, self.joint_states_callback, qos.SENSOR,
+                                 callback_group=streams)
+        self.create_subscription(Image, self.cfg.image_topic, self.image_callback, qos.SENSOR, callback_group=streams)
+        self.create_subscription(Float64MultiArray, self.cfg.forward_command_topic, self.forward_callback,
+                                 qos.RELIABLE, callback_group=streams)
+        self.create_subscription(JointTrajectory, self.cfg.trajectory_command_topic, self.trajectory_callback,
+                                 qos.RELIABLE, callback_group=streams)
+        self.create_subscription(String, self.cfg.instruction_topic, self.instruction_callback, qos.LATCHED,
+                                 callback_group=streams)
+        self.create_subscription(String, self.cfg.policy_status_topic, self.policy_status_callback, qos.RELIABLE,
+                                 callback_group=streams)
+        self.create_service(StartEpisode, "~/start_episode", self.start_callback, callback_group=services)
+        self.create_service(EndEpisode, "~/end_episode", self.end_callback, callback_group=services)
+        self.get_logger().info(f"recorder_node: storing episodes in {self.store.root.resolve()}")
+
+    # ------------------------------------------------------------------ streams
+    def joint_states_callback(self, msg: JointState) -> None:
+        arrays = joint_state_arrays(msg, self.cfg.joint_names)
+        if arrays is not None:
+            stamp = time_to_ns(msg.header.stamp) or self.get_clock().now().nanoseconds
+            self._js = (stamp, *arrays)
+
+    def image_callback(self, msg: Image) -> None:
+        img = image_to_array(msg)
+        if img is not None:
+            self._img = img
+
+    def instruction_callback(self, msg: String) -> None:
+        self.instruction = msg.data
+
+    def policy_status_callback(self, msg: String) -> None:
+        import json
+
+        try:
+            self.policy_version = str(json.loads(msg.data).get("version", self.policy_version))
+        except (ValueError, AttributeError):
+            pass
+
+    def forward_callback(self, msg: Float64MultiArray) -> None:
+        data = np.asarray(msg.data, dtype=np.float64)
+        n = len(self.cfg.joint_names)
+        if data.shape[0] not in (n, n + 1):
+            return
+        if data.shape[0] == n + 1:
+            self._gripper_command = float(data[n])
+        self._record(data[:n])
+
+    def trajectory_callback(self, msg: JointTrajectory) -> None:
+        index = {name: i for i, name in enumerate(msg.joint_names)}
+        if any(n not in index for n in self.cfg.joint_names) or not msg.points:
+            return
+        idx = [index[n] for n in self.cfg.joint_names]
+        times = np.array([duration_to_s(p.time_from_start) for p in msg.points])
+        points = np.array([[p.positions[i] for i in idx] for p in msg.points])
+        fingers = [index[n] for n in GRIPPER_JOINT_NAMES if n in index]
+        if fingers:
+            f = float(np.mean([msg.points[0].positions[i] for i in fingers]))
+            self._gripper_command = float(np.clip(2.0 * f / FINGER_MAX - 1.0, -1.0, 1.0))
+        js = self._js
+        if js is None:
+            return
+        self._record(trajectory_target(times, points, js[1], self.cfg.control_period_s))
+
+    def _record(self, target: np.ndarray) -> None:
+        with self._lock:
+            rec, js = self.recording, self._js
+            if rec is None:
+                return
+            if js is None:
+                rec.dropped += 1
+                return
+            rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command)
+
+    # ------------------------------------------------------------------ services
+    def start_callback(self, request: StartEpisode.Request, response: StartEpisode.Response) -> StartEpisode.Response:
+        with self._lock:
+            if self.recording is not None:
+                response.success = False
+                response.message = f"already recording episode {self.recording.episode_id}"
+                response.episode_id = self.recording.episode_id
+                return response
+            eid = request.episode_id or uuid.uuid4().hex
+            if eid in self.store.index:
+                response.success = False
+                response.message = f"episode id {eid!r} is already in the store"
+                return response
+            self.recording = EpisodeBuilder(
+                episode_id=eid, task=request.task, instruction=request.instruction or self.instruction,
+                policy_version=request.policy_version or self.policy_version, source=self.cfg.source,
+                joint_names=tuple(self.cfg.joint_names), max_steps=self.cfg.max_steps,
+            )
+        response.success = True
+        response.episode_id = eid
+        response.message = f"recording {eid}"
+        self.get_logger().info(f"recording episode {eid} ({request.task}: {self.recording.instruction!r})")
+        return response
+
+    def end_callback(self, request: EndEpisode.Request, response: EndEpisode.Response) -> EndEpisode.Response:
+        with self._lock:
+            rec = self.recording
+            if rec is None or (request.episode_id and request.episode_id != rec.episode_id):
+                response.success = False
+                response.message = f"no recording {request.episode_id!r} is running"
+                return response
+            self.recording = None
+        if request.discard:
+            response.success = True
+            response.message = f"discarded {rec.episode_id} ({len(rec)} steps)"
+            self.get_logger().info(response.message)
+            return response
+        try:
+            traj = rec.build(request.success if request.success_known else None)
+            if not traj.instruction:
+                traj.instruction = self.instruction
+            record = self.store.add(traj)
+        except Exception as e:  # noqa: BLE001 - any failure is reported to the caller; the store keeps nothing
+            response.success = False
+            response.message = f"episode {rec.episode_id} not stored: {type(e).__name__}: {e}"
+            self.get_logger().error(response.message)
+            return response
+        info = self._episode_info(traj, record)
+        response.success = True
+        response.message = f"stored {rec.episode_id}: {len(traj)} steps, {traj.duration:.2f} s"
+        response.info = info
+        self.pub_info.publish(info)
+        self.get_logger().info(response.message + (f" ({rec.dropped} commands without observation)" if rec.dropped else ""))
+        return response
+
+    def _episode_info(self, traj, record) -> EpisodeInfo:
+        root = self.store.root.resolve()
+        info = EpisodeInfo()
+        info.header.stamp = self.get_clock().now().to_msg()
+        info.episode_id = traj.episode_id
+        info.task = traj.task
+        info.instruction = traj.instruction
+        info.policy_version = traj.policy_version
+        info.source = traj.source
+        start_ns = int(traj.extra["start_time_ns"])
+        info.start_time = ns_to_time(start_ns)
+        info.duration = s_to_duration(traj.duration)
+        info.num_steps = len(traj)
+        dts = np.diff(traj.timestamps)
+        info.control_rate_hz = float(1.0 / np.median(dts)) if len(dts) and np.median(dts) > 0 else 0.0
+        info.bag_uri = (root / record.bag_path).as_uri()
+        info.video_uri = (root / record.video_path).as_uri() if record.video_path else ""
+        info.success_known = traj.success is not None
+        info.success = bool(traj.success)
+        info.metric_names = list(traj.metrics)
+        info.metric_values = [float(v) for v in traj.metrics.values()]
+        return info
+
+    def close(self) -> None:
+        with self._lock:
+            rec, self.recording = self.recording, None
+        if rec is not None and len(rec):
+            # Stopped mid-episode (SIGTERM/Ctrl-C): keep what was recorded rather than lose it.
+            try:
+                record = self.store.add(rec.build(None))
+                self.get_logger().warn(f"shut down while recording: stored {rec.episode_id} ({record.num_steps} steps)")
+            except Exception as e:  # noqa: BLE001
+                self.get_logger().error(f"shut down while recording {rec.episode_id}; could not store it: {e}")
+        self.store.close()
+
+
+def main(args=None) -> None:
+    run(RecorderNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    main()
