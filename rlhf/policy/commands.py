@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--include-failures", action="store_true", help="also imitate unsuccessful demos")
     train.add_argument("--max-demos", type=int, default=None, help="use at most this many demos")
     train.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
+    train.add_argument("--image-size", type=int, default=None, help="policy input image size, pixels")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -95,9 +96,8 @@ def _bc_train(args: argparse.Namespace) -> int:
         **overrides, only_successful=not args.include_failures, seed=args.seed, device=args.device,
         num_threads=args.threads,
     )  # fmt: skip
-    pcfg = PolicyConfig(extra={"task": task})
-    if args.chunk_size is not None:
-        pcfg = PolicyConfig(chunk_size=args.chunk_size, extra={"task": task})
+    shape = {k: v for k, v in {"chunk_size": args.chunk_size, "image_size": args.image_size}.items() if v}
+    pcfg = PolicyConfig(**shape, extra={"task": task})
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 
     def eval_fn(policy, final: bool) -> dict[str, float]:

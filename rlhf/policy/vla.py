@@ -9,6 +9,7 @@ Contract (STYLE.md, LeRobot's PreTrainedPolicy):
 | `forward(batch)`              | batch dict (rlhf.constants keys)        | (loss scalar, metrics dict of floats)   |
 | `features(batch)`             | batch dict                              | (B, d_model) backbone features          |
 | `distribution(batch)`         | batch dict                              | torch Normal over the current action, (B, 8), raw units |
+| `head_distribution(features)` | (B, d_model) features (e.g. cached)     | the same Normal, from features           |
 | `log_prob(batch, actions)`    | batch dict, actions (B, 8) raw          | (B,) summed over action dims            |
 
 Batch keys: OBS_IMAGE (B, 3, H, W) float in [0, 1] (or (B, H, W, 3) uint8; resized if H, W differ
@@ -102,14 +103,16 @@ class VLAPolicy(nn.Module):
             images = F.interpolate(images, size=(s, s), mode="area")
         return images
 
-    def _embedding(self, instruction: str) -> torch.Tensor:
-        """(E,) tensor on the policy's device, cached per instruction and device."""
+    def instruction_embedding(self, instruction: str) -> torch.Tensor:
+        """(E,) frozen sentence embedding on the policy's device, cached per instruction and device."""
         key = (instruction, str(self.device))
         t = self._emb_tensors.get(key)
         if t is None:
             t = torch.from_numpy(self.instruction_encoder.encode(instruction)).to(self.device)
             self._emb_tensors[key] = t
         return t
+
+    _embedding = instruction_embedding  # older name, kept for callers that used it
 
     def _instruction_embeddings(self, batch: Mapping[str, Any], b: int) -> torch.Tensor:
         if OBS_INSTRUCTION_EMB in batch:
@@ -119,7 +122,7 @@ class VLAPolicy(nn.Module):
             texts = [texts] * b if isinstance(texts, str) else list(texts)
             if len(texts) != b:
                 raise ValueError(f"{OBS_INSTRUCTION} has {len(texts)} entries for a batch of {b}")
-            emb = torch.stack([self._embedding(t) for t in texts])
+            emb = torch.stack([self.instruction_embedding(t) for t in texts])
         else:
             raise KeyError(f"batch needs {OBS_INSTRUCTION!r} or {OBS_INSTRUCTION_EMB!r}; has {sorted(batch)}")
         if emb.shape != (b, self.config.instruction_dim):
@@ -152,10 +155,17 @@ class VLAPolicy(nn.Module):
         scale = log_std.exp() * self.normalizer.action_scale(loc.device)
         return Normal(loc, scale)
 
+    def head_distribution(self, features: torch.Tensor, head: nn.Module | None = None) -> Normal:
+        """Gaussian over the current action from backbone features (B, F), raw units: loc/scale (B, A).
+
+        `head` defaults to `self.action_head`; PPO/DPO pass a trainable copy and cached features.
+        """
+        mean, log_std = (head if head is not None else self.action_head)(features)
+        return self._raw_normal(mean[:, 0], log_std)
+
     def distribution(self, batch: Mapping[str, Any]) -> Normal:
         """Diagonal Gaussian over the current action, raw units: loc/scale (B, A)."""
-        mean, log_std = self.head_outputs(batch)
-        return self._raw_normal(mean[:, 0], log_std)
+        return self.head_distribution(self.features(batch))
 
     def log_prob(self, batch: Mapping[str, Any], actions: torch.Tensor) -> torch.Tensor:
         """(B,) log-density of raw actions (B, A), summed over action dimensions."""
@@ -205,7 +215,7 @@ class VLAPolicy(nn.Module):
         return {
             OBS_IMAGE: image,
             OBS_STATE: torch.from_numpy(state_from_obs(obs)).unsqueeze(0),
-            OBS_INSTRUCTION_EMB: self._embedding(str(obs["instruction"])).unsqueeze(0),
+            OBS_INSTRUCTION_EMB: self.instruction_embedding(str(obs["instruction"])).unsqueeze(0),
         }
 
     @torch.inference_mode()

@@ -174,3 +174,12 @@ def test_bad_batch_names_the_key():
         policy(batch)
     with pytest.raises(KeyError, match=OBS_IMAGE):
         policy.features({OBS_STATE: torch.zeros(4, 15)})
+
+
+def test_head_distribution_from_cached_features_matches_distribution():
+    policy = make_policy()
+    batch = make_batch()
+    with torch.no_grad():
+        feats = policy.features(batch)
+        a, b = policy.distribution(batch), policy.head_distribution(feats)
+    assert torch.equal(a.loc, b.loc) and torch.equal(a.scale, b.scale)
