@@ -282,7 +282,10 @@ class PushDemonstrator(ScriptedDemonstrator):
     PUSH_Z = 0.022  # grasp-point height while pushing (fingertips just clear the table)
     CONTACT = CUBE_HALF + 0.012  # grasp point's distance behind the cube centre at contact
 
+    SAFE_Z = 0.10  # height for moving around the cube
+
     phases = (
+        Phase("lift", gripper=-1.0, tolerance=0.02),
         Phase("above_start", gripper=-1.0, tolerance=0.015),
         Phase("down", gripper=-1.0, tolerance=0.008),
         Phase("push", gripper=-1.0, tolerance=0.004, hold_steps=1000),
@@ -291,6 +294,7 @@ class PushDemonstrator(ScriptedDemonstrator):
     def _on_reset(self) -> None:
         objs = self.env.object_positions()
         self.goal_xy = objs[1, :2].copy()
+        self.retreat_xy: np.ndarray | None = None  # where a re-approach lifts straight up from
 
     def _direction(self) -> np.ndarray:
         cube = self.env.object_positions()[0]
@@ -302,14 +306,21 @@ class PushDemonstrator(ScriptedDemonstrator):
         cube = self.env.object_positions()[0]
         u = self._direction()
         yaw = self._grasp_yaw(float(np.arctan2(u[1], u[0])) + np.pi / 2)  # fingers across the push line
+        if phase.name == "lift":
+            # Straight up before moving sideways, so a re-approach never sweeps through the cube.
+            ee, _ = self.env.ee_pose()
+            if self.retreat_xy is None:
+                return ee.copy(), self.yaw
+            return np.array([self.retreat_xy[0], self.retreat_xy[1], max(self.SAFE_Z, ee[2])]), self.yaw
         if phase.name in ("above_start", "down"):
             start = cube[:2] - u * (self.CONTACT + 0.04)
-            z = 0.10 if phase.name == "above_start" else self.PUSH_Z
+            z = self.SAFE_Z if phase.name == "above_start" else self.PUSH_Z
             return np.array([start[0], start[1], z]), yaw
         # Push: aim a little past the contact point so the fingers keep pressing, stop at the goal.
+        # The wrist keeps its yaw: turning it while in contact would twist and tip the cube.
         remaining = np.linalg.norm(self.goal_xy - cube[:2])
         target = cube[:2] - u * self.CONTACT + u * min(0.02, remaining)
-        return np.array([target[0], target[1], self.PUSH_Z]), yaw
+        return np.array([target[0], target[1], self.PUSH_Z]), self.yaw
 
     def _check_progress(self, phase: Phase) -> None:
         if phase.name != "push":
@@ -322,6 +333,7 @@ class PushDemonstrator(ScriptedDemonstrator):
         across = abs(float(rel[0] * u[1] - rel[1] * u[0]))
         # Off the line behind the cube: lift and line up again.
         if across > 0.025 or along > -CUBE_HALF:
+            self.retreat_xy = ee[:2].copy()
             self.phase_index = 0
             self.settled_steps = 0
             self.retries += 1
