@@ -29,7 +29,13 @@ def main() -> int:
     ap.add_argument("--episodes-per-iter", type=int, default=4)
     ap.add_argument("--max-episode-steps", type=int, default=40)
     ap.add_argument("--raw-steps", type=int, default=100)
+    ap.add_argument("--acceptance", metavar="WORK_DIR",
+                    help="instead: run the phase-3 acceptance experiment (cached per stage in WORK_DIR)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override an ExperimentConfig field (repeatable)")
     args = ap.parse_args()
+    if args.acceptance:
+        return acceptance(args)
 
     import gymnasium as gym
     import torch
@@ -68,6 +74,30 @@ def main() -> int:
     print(f"PPO env-steps/s (charts/SPS): {ppo_sps:8.1f}  (rollout only: "
           f"{sum(m['charts/rollout_SPS'] for m in hist) / len(hist):.1f})")
     print(f"ratio PPO / raw            : {ppo_sps / raw:8.3f}")
+    return 0
+
+
+def acceptance(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import fields
+
+    from rlhf.rl.experiment import ExperimentConfig, run_acceptance
+
+    types = {f.name: f.type for f in fields(ExperimentConfig)}
+    kw = {}
+    for item in args.set:
+        k, _, v = item.partition("=")
+        if k not in types:
+            print(f"unknown ExperimentConfig field {k!r}", file=sys.stderr)
+            return 2
+        kw[k] = v if types[k] == "str" else (float(v) if types[k] == "float" else int(v))
+    summary = run_acceptance(args.acceptance, ExperimentConfig(**kw))
+    print(json.dumps(summary, indent=2))
+    res = summary["results"]
+    print(f"{'policy':10s} {'gold':>8s} {'success':>8s} {'jerk':>10s} {'win vs BC':>10s} {'frac gain':>10s}")
+    for name, r in res.items():
+        print(f"{name:10s} {r['gold_return']:8.3f} {r['success_rate']:8.2f} {r['mean_squared_jerk']:10.3g} "
+              f"{r['win_rate_vs_bc']:10.2f} {r.get('fraction_of_gold_gain', float('nan')):10.2f}")
     return 0
 
 

@@ -59,3 +59,24 @@ def test_same_start_pairs_share_a_window():
     (ea, sa), (eb, sb) = pairs[0]
     assert (ea, eb) == ("a", "b") and sa == sb and sa[1] <= 7 and sa[1] - sa[0] == 5
     assert pairs[1][0][1] == (0, 3)
+
+
+def test_experiment_summary_pairs_by_seed_and_reports_fraction_of_gold_gain(monkeypatch):
+    import sim.metrics
+    from rlhf.rl.experiment import summarise
+
+    class Tr:
+        def __init__(self, gold, success, jerk):
+            self.gold, self.success, self.jerk = gold, success, jerk
+
+    monkeypatch.setattr(sim.metrics, "gold_step_rewards", lambda t: np.array([t.gold]))
+    monkeypatch.setattr(sim.metrics, "gold_metrics", lambda t: {"success": t.success, "mean_squared_jerk": t.jerk})
+    evals = {
+        "bc": [Tr(0.0, 1.0, 4.0), Tr(1.0, 0.0, 4.0)],
+        "ppo_gold": [Tr(2.0, 1.0, 1.0), Tr(3.0, 1.0, 1.0)],
+        "ppo_rlhf": [Tr(1.0, 1.0, 2.0), Tr(1.0, 0.0, 2.0)],  # one win, one tie -> 0.75
+    }
+    s = summarise(evals)
+    assert s["ppo_rlhf"]["win_rate_vs_bc"] == 0.75 and s["ppo_gold"]["win_rate_vs_bc"] == 1.0
+    assert s["ppo_rlhf"]["fraction_of_gold_gain"] == 0.25  # (1 - 0.5) / (2.5 - 0.5)
+    assert s["ppo_rlhf"]["jerk_change_vs_bc"] == -0.5 and s["ppo_gold"]["success_change_points"] == 50.0

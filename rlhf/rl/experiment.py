@@ -1,0 +1,303 @@
+"""The acceptance experiment of phase 3, end to end on the sim (cached per stage in a work folder).
+
+ 1. demonstrations: scripted demonstrators of mixed style (fast/slow, smooth/jerky, careful/not)
+ 2. BC policy on them (the reference, and the baseline)
+ 3. preference data: two stochastic BC rollouts per initial state, windows labelled by the
+    noise-free scripted teacher (gold per-step rewards: success, speed, smoothness, safety)
+ 4. reward-model ensemble on those labels
+ 5. PPO on the reward model (RLHF), PPO on the gold reward (upper bound), DPO on the same labels
+ 6. paired evaluation from the same held-out seeds, mean actions: win rate of each policy over BC
+    by the noise-free gold ordering (gold return), success rate, mean squared jerk, and the fraction
+    of the gold-PPO gain each method recovers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class ExperimentConfig:
+    """Budgets of the acceptance experiment (defaults sized for a few CPU cores in ~15 minutes)."""
+
+    task: str = "reach"
+    """Sim task."""
+    image_size: int = 64
+    """Sim camera size."""
+    num_envs: int = 2
+    """Vectorised envs for rollouts."""
+    demos: int = 60
+    """Scripted demonstrations (mixed styles) for BC."""
+    bc_steps: int = 1500
+    """BC optimiser steps."""
+    pref_states: int = 40
+    """Initial states with two BC rollouts each for preference data."""
+    windows_per_pair: int = 3
+    """Labelled windows per rollout pair."""
+    reward_epochs: int = 30
+    """Reward-model epochs."""
+    ppo_iterations: int = 25
+    """PPO iterations for RLHF and for the gold upper bound."""
+    episodes_per_iter: int = 8
+    """PPO episodes per iteration."""
+    kl_coef: float = 0.02
+    """PPO KL coefficient (fixed)."""
+    ppo_learning_rate: float = 3e-4
+    """PPO head learning rate."""
+    dpo_epochs: int = 30
+    """DPO epochs."""
+    dpo_beta: float = 0.1
+    """DPO beta."""
+    eval_seeds: int = 40
+    """Held-out initial states for the paired evaluation."""
+    seed: int = 0
+    """Seeds everything."""
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "num_envs", "demos", "bc_steps", "pref_states", "windows_per_pair",
+                     "reward_epochs", "ppo_iterations", "episodes_per_iter", "dpo_epochs", "eval_seeds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ExperimentConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class Timer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, t0: float) -> None:
+        self.seconds[name] = round(time.perf_counter() - t0, 1)
+
+
+def _env_fn(cfg: ExperimentConfig):
+    import gymnasium as gym
+
+    import sim
+
+    return functools.partial(gym.make, sim.ENV_ID, task=cfg.task, config=sim.SimConfig(image_size=cfg.image_size, task=cfg.task))
+
+
+def _demos(cfg: ExperimentConfig, work: Path):
+    from rlhf.rollout import run_episode
+    from rlhf.trajectory import Trajectory
+    from sim.demonstrators import make_demonstrator
+
+    folder = work / "demos"
+    files = sorted(folder.glob("*.npz"))
+    if len(files) >= cfg.demos:
+        return [Trajectory.load(f) for f in files[: cfg.demos]]
+    env = _env_fn(cfg)()
+    out = []
+    for i in range(cfg.demos):
+        seed = 500_000 + i
+        traj = run_episode(env, make_demonstrator(cfg.task, "mixed", seed), seed, episode_id=f"demo-{i:04d}")
+        traj.save(folder / f"{traj.episode_id}.npz")
+        out.append(traj)
+    env.close()
+    return out
+
+
+def _bc(cfg: ExperimentConfig, work: Path, demos) -> Path:
+    from rlhf.policy.bc import BCConfig, train_bc
+    from rlhf.policy.config import PolicyConfig
+
+    ckpt = work / "bc" / "policy"
+    if (ckpt / "config.json").exists():
+        return ckpt
+    res = train_bc(demos, work / "bc", BCConfig(steps=cfg.bc_steps, eval_every=0, seed=cfg.seed, device="cpu",
+                                                 warmup_steps=min(200, cfg.bc_steps // 5)),
+                   PolicyConfig(), progress=False)
+    return res.checkpoint
+
+
+def _load(ckpt: Path, head: Path | None = None):
+    from rlhf.policy.vla import VLAPolicy
+    from rlhf.rl.policy_adapter import VLAAdapter
+
+    policy = VLAPolicy.load(ckpt)
+    if head is not None:
+        policy.load_head(head)
+    return VLAAdapter(policy)
+
+
+def _collector(cfg: ExperimentConfig, policy, version: str):
+    from rlhf.rl.rollouts import VectorRolloutCollector
+
+    return VectorRolloutCollector([_env_fn(cfg)] * cfg.num_envs, policy, mode="async" if cfg.num_envs > 1 else "sync",
+                                  policy_version=version, task=cfg.task, sample_seed=cfg.seed)
+
+
+def _preferences(cfg: ExperimentConfig, work: Path, bc_ckpt: Path):
+    from rlhf.prefs.teacher_model import TeacherConfig
+    from rlhf.reward.features import segment_steps
+    from rlhf.reward.inputs import load_episode_dir, read_triples_file, write_triples_jsonl
+    from rlhf.rl.loop import teacher_labels
+    from sim.metrics import gold_step_rewards
+
+    folder, tfile = work / "pref_episodes", work / "triples.jsonl"
+    if tfile.exists():
+        return load_episode_dir(folder, progress=False), read_triples_file(tfile)
+    policy = _load(bc_ckpt)
+    col = _collector(cfg, policy, "bc")
+    seeds = [200_000 + i for i in range(cfg.pref_states) for _ in range(2)]
+    trajs = [r.trajectory for r in col.collect(seeds)]
+    col.close()
+    episodes = {}
+    for t in trajs:
+        t.save(folder / f"{t.episode_id}.npz")
+        episodes[t.episode_id] = t
+    rng = np.random.default_rng(cfg.seed)
+    pairs = []
+    for a, b in zip(trajs[0::2], trajs[1::2], strict=True):
+        n = min(len(a), len(b))
+        k = min(segment_steps(a, 2.0), n)
+        for _ in range(cfg.windows_per_pair):
+            s = int(rng.integers(0, n - k + 1))
+            pairs.append(((a.episode_id, (s, s + k)), (b.episode_id, (s, s + k))))
+        pairs.append(((a.episode_id, (0, len(a))), (b.episode_id, (0, len(b)))))  # whole episodes too
+    triples = teacher_labels(pairs, episodes, gold_step_rewards, TeacherConfig(), rng, prefix="accept")
+    write_triples_jsonl(triples, tfile)
+    return episodes, triples
+
+
+def _reward_model(cfg: ExperimentConfig, work: Path, episodes, triples):
+    from rlhf.reward.checkpoint import load_checkpoint, save_checkpoint
+    from rlhf.reward.config import RewardConfig
+    from rlhf.reward.train import train_reward_model
+
+    path = work / "reward"
+    if path.exists():
+        return load_checkpoint(path)
+    res = train_reward_model(episodes, triples, RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed), progress=False)
+    save_checkpoint(res.ensemble, path)
+    return res.ensemble
+
+
+def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str) -> Path:
+    from rlhf.rl.config import PPOConfig
+    from rlhf.rl.logging import MetricsLogger, plot_proxy_gold_kl
+    from rlhf.rl.ppo import PPOTrainer
+
+    out = work / name
+    if (out / "head" / "head.pt").exists() and (out / "trainer_state.json").exists():
+        state = json.loads((out / "trainer_state.json").read_text())
+        if state["iteration"] >= cfg.ppo_iterations:
+            return out / "head"
+    policy = _load(bc_ckpt)
+    col = _collector(cfg, policy, name)
+    logger = MetricsLogger(out, tensorboard=False)
+    pcfg = PPOConfig(iterations=cfg.ppo_iterations, episodes_per_iter=cfg.episodes_per_iter, kl_coef=cfg.kl_coef,
+                     learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=0)
+    trainer = PPOTrainer(policy, col, reward_fn, pcfg, logger=logger, out_dir=out, progress=False)
+    trainer.train()
+    col.close()
+    logger.close()
+    plot_proxy_gold_kl(out / "metrics.csv", out / "proxy_gold_kl.png", title=name)
+    return out / "head"
+
+
+def _dpo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, episodes, triples) -> Path:
+    from rlhf.rl.config import DPOConfig
+    from rlhf.rl.dpo import DPOTrainer, build_pairs
+
+    out = work / "dpo" / "head"
+    if (out / "head.pt").exists():
+        return out
+    policy = _load(bc_ckpt)
+    pairs = build_pairs(policy, triples, episodes)
+    DPOTrainer(policy, DPOConfig(beta=cfg.dpo_beta, epochs=cfg.dpo_epochs, seed=cfg.seed), progress=False).train(pairs)
+    policy.save_head(out)
+    return out
+
+
+def _evaluate(cfg: ExperimentConfig, bc_ckpt: Path, head: Path | None, name: str) -> list[Any]:
+    policy = _load(bc_ckpt, head)
+    col = _collector(cfg, policy, name)
+    trajs = [r.trajectory for r in col.collect([900_000 + i for i in range(cfg.eval_seeds)], deterministic=True)]
+    col.close()
+    return trajs
+
+
+def summarise(evals: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
+    """Per policy: gold return, success, jerk, and (vs BC, paired by seed) win rate by gold return."""
+    from sim.metrics import gold_metrics, gold_step_rewards
+
+    def figures(trajs):
+        gold = np.array([gold_step_rewards(t).sum() for t in trajs])
+        m = [gold_metrics(t) for t in trajs]
+        return gold, np.array([x["success"] for x in m]), np.array([x["mean_squared_jerk"] for x in m])
+
+    bc_gold, bc_succ, bc_jerk = figures(evals["bc"])
+    out = {}
+    for name, trajs in evals.items():
+        gold, succ, jerk = figures(trajs)
+        wins = np.mean(np.where(gold > bc_gold, 1.0, np.where(gold == bc_gold, 0.5, 0.0)))
+        out[name] = {
+            "gold_return": float(gold.mean()),
+            "success_rate": float(succ.mean()),
+            "mean_squared_jerk": float(jerk.mean()),
+            "win_rate_vs_bc": float(wins),
+            "jerk_change_vs_bc": float(jerk.mean() / max(bc_jerk.mean(), 1e-12) - 1.0),
+            "success_change_points": float(100 * (succ.mean() - bc_succ.mean())),
+        }
+    if "ppo_gold" in out:
+        gain = out["ppo_gold"]["gold_return"] - out["bc"]["gold_return"]
+        for name in out:
+            out[name]["fraction_of_gold_gain"] = (
+                float((out[name]["gold_return"] - out["bc"]["gold_return"]) / gain) if abs(gain) > 1e-9 else float("nan")
+            )
+    return out
+
+
+def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, log=print) -> dict[str, Any]:
+    """Run (or resume) every stage; returns the summary and writes it to work_dir/summary.json."""
+    import torch
+
+    from rlhf.atomic import atomic_write_json
+    from rlhf.rl.reward_shaping import EnsembleStepReward, GoldStepReward
+
+    cfg = cfg or ExperimentConfig()
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(1)  # small networks: threads only contend with the env processes
+    timer = Timer()
+    t0 = time.perf_counter()
+    demos = _demos(cfg, work)
+    timer.add("demos", t0)
+    log(f"demos: {len(demos)} ({timer.seconds['demos']} s)")
+    t0 = time.perf_counter()
+    bc = _bc(cfg, work, demos)
+    timer.add("bc", t0)
+    log(f"bc: {bc} ({timer.seconds['bc']} s)")
+    t0 = time.perf_counter()
+    episodes, triples = _preferences(cfg, work, bc)
+    timer.add("preferences", t0)
+    log(f"preferences: {len(triples)} labels on {len(episodes)} episodes ({timer.seconds['preferences']} s)")
+    t0 = time.perf_counter()
+    ensemble = _reward_model(cfg, work, episodes, triples)
+    timer.add("reward_model", t0)
+    log(f"reward model ({timer.seconds['reward_model']} s)")
+    heads: dict[str, Path | None] = {"bc": None}
+    for name, fn in (("ppo_rlhf", lambda: EnsembleStepReward(ensemble)), ("ppo_gold", GoldStepReward)):
+        t0 = time.perf_counter()
+        heads[name] = _ppo(cfg, work, bc, fn(), name)
+        timer.add(name, t0)
+        log(f"{name} ({timer.seconds[name]} s)")
+    t0 = time.perf_counter()
+    heads["dpo"] = _dpo(cfg, work, bc, episodes, triples)
+    timer.add("dpo", t0)
+    log(f"dpo ({timer.seconds['dpo']} s)")
+    t0 = time.perf_counter()
+    evals = {name: _evaluate(cfg, bc, head, name) for name, head in heads.items()}
+    timer.add("evaluate", t0)
+    summary = {"config": cfg.__dict__, "results": summarise(evals), "seconds": timer.seconds,
+               "labels": len(triples)}
+    atomic_write_json(work / "summary.json", summary)
+    return summary
