@@ -1,4 +1,4 @@
-"""Benchmark of preference collection: store throughput, HTTP overhead, 20-annotator load on uvicorn,
+"""Benchmark of preference collection: store throughput, 1 vs 20 annotators on uvicorn over loopback,
 dashboard statistics cost, and how the dashboard separates scripted teachers by noise.
 
     python bench/bench_prefs.py [--load-seconds 10]
@@ -38,6 +38,7 @@ def _episodes(n: int, q: dict[str, float] | None = None) -> list[EpisodeRecord]:
 
 
 def _store_with_pairs(root: Path, n_pairs: int, lpp: int = 1) -> PreferenceStore:
+    root.mkdir(parents=True, exist_ok=True)
     store = PreferenceStore(root / f"s{n_pairs}.sqlite", seed=0)
     n_eps = int(np.ceil((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
     eps = _episodes(n_eps)
@@ -66,33 +67,11 @@ def bench_store(root: Path, n_labels: int = 1500) -> None:
         store.close()
 
 
-def bench_http(root: Path, n_labels: int = 600) -> None:
-    print("\n## HTTP overhead: the same work through the API (FastAPI TestClient) vs the store directly")
-    axes = {a: LABEL_A for a in PREFERENCE_AXES}
-    store = _store_with_pairs(root, 5_000)
-    store.add_annotator("direct")
-    token = store.add_annotator("http")
-    t0 = time.perf_counter()
-    for _ in range(n_labels):
-        item = store.next_item("b", "direct").assignment
-        store.submit_label(item.assignment_id, "direct", axes)
-    direct = n_labels / (time.perf_counter() - t0)
-    c = TestClient(create_app(store), headers={"Authorization": f"Bearer {token}"})
-    t0 = time.perf_counter()
-    for _ in range(n_labels):
-        item = c.get("/api/campaigns/b/next").json()["item"]
-        c.post("/api/campaigns/b/labels", json={"item_id": item["item_id"], "axes": dict.fromkeys(PREFERENCE_AXES, "left")})
-    http = n_labels / (time.perf_counter() - t0)
-    print(f"| path | labels/s |\n|---|---:|\n| store | {direct:.0f} |\n| HTTP API | {http:.0f} |")
-    print(f"HTTP / store throughput ratio: {http / direct:.2f}")
-    store.close()
-
-
 def bench_load(root: Path, seconds: float, n_annotators: int = 20) -> None:
-    print(f"\n## {n_annotators} concurrent annotators on uvicorn (127.0.0.1), {seconds:.0f} s")
+    print(f"\n## {n_annotators} concurrent annotator(s) on uvicorn (127.0.0.1), {seconds:.0f} s")
     import uvicorn
 
-    store = _store_with_pairs(root, 30_000)
+    store = _store_with_pairs(root / f"load{n_annotators}", 30_000)
     tokens = [store.add_annotator(f"a{i}") for i in range(n_annotators)]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -180,8 +159,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         bench_store(root)
-        bench_http(root)
-        bench_load(root, args.load_seconds)
+        bench_load(root, args.load_seconds, n_annotators=1)
+        bench_load(root, args.load_seconds, n_annotators=20)
         bench_teachers(root)
 
 

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     s.add_argument("--port", type=int, default=8600)
     s.add_argument("--admin-token", default=None, help=f"admin token (default: ${ADMIN_TOKEN_ENV}, else a new one)")
+    s.add_argument("--video-root", type=Path, default=None, help="only stream video files under this folder")
     s.set_defaults(func=_serve)
 
     e = sub.add_parser("add-episodes", help="register episodes (from a JSON/JSONL file or the episode store)")
@@ -83,7 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
     base = f"http://{cfg.host}:{cfg.port}"
     if args.demo_dir is not None:
         _prepare_demo(store, args.demo_dir, base)
-    app = create_app(store, admin_token=token)
+    app = create_app(store, admin_token=token, video_root=args.video_root)
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {cfg.host}: the page is reachable from other machines", file=sys.stderr)
     print(f"annotation server on {base}  (store {db})")

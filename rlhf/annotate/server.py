@@ -61,10 +61,21 @@ def _token_of(request: Request) -> str | None:
     return request.query_params.get("token")
 
 
-def create_app(store: PreferenceStore, *, admin_token: str | None = None, title: str = "RLHF annotation") -> FastAPI:
-    """The annotation app over `store`. `admin_token` (or any annotator with role 'admin') may manage campaigns."""
+def create_app(
+    store: PreferenceStore,
+    *,
+    admin_token: str | None = None,
+    video_root: str | os.PathLike | None = None,
+    title: str = "RLHF annotation",
+) -> FastAPI:
+    """The annotation app over `store`.
+
+    `admin_token` (or any annotator with role 'admin') may manage campaigns. With `video_root`, only
+    video files under that folder are ever streamed, whatever path an episode row names.
+    """
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
+    root = Path(video_root).resolve() if video_root is not None else None
 
     def user(request: Request) -> Annotator:
         token = _token_of(request)
@@ -109,6 +120,8 @@ def create_app(store: PreferenceStore, *, admin_token: str | None = None, title:
         ep = store.episode(episode_id)
         if not ep.video_path or not os.path.isfile(ep.video_path):
             raise HTTPException(404, f"episode {episode_id!r} has no local video file")
+        if root is not None and not Path(ep.video_path).resolve().is_relative_to(root):
+            raise HTTPException(403, f"episode {episode_id!r}: its video is outside the served video folder")
         # FileResponse answers Range requests with 206 Partial Content (browsers need it to seek).
         media_type = "video/webm" if ep.video_path.endswith(".webm") else "video/mp4"
         return FileResponse(ep.video_path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})

@@ -97,6 +97,9 @@ def test_video_supports_range_requests(app, store, video_dir):
     assert tail.status_code == 206 and tail.content == full.content[-10:]
     assert c.get(f"/videos/ep0?token={token}", headers={"Range": f"bytes={size + 10}-"}).status_code == 416
     assert c.get(f"/videos/nope?token={token}").status_code == 404
+    jailed = TestClient(create_app(store, video_root=video_dir / "elsewhere"))
+    assert jailed.get(f"/videos/ep0?token={token}").status_code == 403
+    assert TestClient(create_app(store, video_root=video_dir)).get(f"/videos/ep0?token={token}").status_code == 200
 
 
 def test_label_round_trip_maps_sides_to_episodes(app, store):
