@@ -66,6 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lp.add_argument("--reward-epochs", type=int, help="RewardConfig.epochs of each reward update")
     lp.add_argument("--teacher-beta", type=float, default=float("inf"), help="TeacherConfig.beta (inf: noise-free)")
     lp.add_argument("--teacher-mistake-rate", type=float, default=0.0, help="TeacherConfig.mistake_rate")
+    lp.add_argument("--labeler", choices=("teacher", "store"), help="LoopConfig.labeler")
+    lp.add_argument("--store", help="preference store database (with --labeler store)")
+    lp.add_argument("--campaign", help="campaign whose labels to read (with --labeler store)")
+    lp.add_argument("--episodes", help="folder of earlier trajectory .npz files the store's labels refer to")
     lp.set_defaults(func=_rlhf_loop)
     r.set_defaults(func=lambda args: (r.print_help(), 2)[1])
 
@@ -185,6 +189,7 @@ def _dpo_train(args: argparse.Namespace) -> int:
 
 def _rlhf_loop(args: argparse.Namespace) -> int:
     import functools
+    from pathlib import Path
 
     from rlhf.prefs.teacher_model import TeacherConfig
     from rlhf.reward.config import RewardConfig
@@ -193,6 +198,8 @@ def _rlhf_loop(args: argparse.Namespace) -> int:
     from rlhf.rl.loop import RLHFLoop
     from rlhf.rl.reward_shaping import EnsembleStepReward, GoldStepReward
 
+    if args.labeler == "store" and not (args.store and args.campaign):
+        return _fail("rlhf loop", "--labeler store needs --store and --campaign")
     try:
         loop_cfg = LoopConfig(**_overrides(args, LoopConfig))
         reward_cfg = RewardConfig(**({"epochs": args.reward_epochs} if args.reward_epochs else {}))
@@ -209,12 +216,34 @@ def _rlhf_loop(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, KeyError) as e:
         return _fail("rlhf loop", str(e))
 
+    store_labels = None
+    if loop_cfg.labeler == "store":
+        from rlhf.prefs.store import PreferenceStore
+
+        def store_labels(episodes):
+            with PreferenceStore(args.store) as store:
+                triples = store.triples(args.campaign)
+            return [t for t in triples if t.episode_a in episodes and t.episode_b in episodes]
+
+    initial = {}
+    if args.episodes:
+        from rlhf.reward.inputs import load_episode_dir
+
+        initial = load_episode_dir(args.episodes, progress=not args.no_progress)
+    episodes_out = Path(args.out) / "episodes"
+
+    def save_new(trajs):
+        # New rollouts land as files, so the episode store / annotation page can pick them up.
+        for t in trajs:
+            t.save(episodes_out / f"{t.episode_id}.npz")
+
     def train_reward(episodes, triples):
         return train_reward_model(episodes, triples, reward_cfg, progress=not args.no_progress).ensemble
 
     steps = max(2, int(round(reward_cfg.segment_seconds * 10)))
     loop = RLHFLoop(trainer, loop_cfg, functools.partial(train_reward), steps, teacher=teacher,
-                    reward_std_coef=args.reward_std_coef or 0.0)
+                    store_labels=store_labels, episodes=initial, reward_std_coef=args.reward_std_coef or 0.0,
+                    on_new_episodes=save_new)
     try:
         for m in loop.run():
             print(f"round {int(m['rlhf/round'])}: {int(m['rlhf/new_labels'])} new labels "

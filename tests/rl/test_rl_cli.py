@@ -62,3 +62,20 @@ def test_cli_reports_bad_input_by_name(bc_checkpoint, tmp_path, capsys):
     rc = main(["ppo", "train", "--policy", str(bc_checkpoint), "--out", str(tmp_path), "--gold-reward",
                "--kl-coef", "-1", "--no-tensorboard"])
     assert rc == 2 and "PPOConfig.kl_coef" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_rlhf_loop_one_tiny_round(bc_checkpoint, tmp_path):
+    out = tmp_path / "loop"
+    rc = main(["rlhf", "loop", "--policy", str(bc_checkpoint), "--task", "reach", "--out", str(out),
+               "--rounds", "1", "--pairs-per-round", "2", "--ppo-iterations-per-round", "1", "--reward-epochs", "1",
+               "--episodes-per-iter", "2", "--num-envs", "2", "--vector-mode", "sync", "--max-episode-steps", "6",
+               "--image-size", "32", "--no-tensorboard", "--no-progress"])
+    assert rc == 0
+    assert len(list((out / "episodes").glob("*.npz"))) == 4  # two rollouts from each of two initial states
+    assert json.loads((out / "trainer_state.json").read_text())["iteration"] == 1
+
+
+def test_cli_rlhf_loop_store_labeler_needs_store(bc_checkpoint, tmp_path, capsys):
+    rc = main(["rlhf", "loop", "--policy", str(bc_checkpoint), "--out", str(tmp_path), "--labeler", "store"])
+    assert rc == 2 and "--store" in capsys.readouterr().err
