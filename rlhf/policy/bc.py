@@ -1,7 +1,8 @@
 """Behavioural cloning: fit `VLAPolicy` to demonstrations, with periodic evaluation in the sim.
 
 Reads top to bottom:
- 1. keep the demonstrations worth imitating (mixed-quality sets: failures are dropped by default),
+ 1. keep the demonstrations worth imitating (mixed-quality sets: failures are dropped by default,
+    and `keep_fraction` < 1 keeps only the best demos by gold quality metrics),
  2. normalisation stats from those demos, a policy, an in-memory dataset,
  3. the loop: sample -> forward (loss) -> clip -> step -> schedule, with a progress bar,
  4. every `eval_every` steps (and at the end): evaluate in the sim, keep the best checkpoint,
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -66,6 +68,8 @@ class BCConfig:
     """Write a metrics line every this many steps."""
     only_successful: bool = True
     """Drop demonstrations whose `success` is False (those with unknown success are kept)."""
+    keep_fraction: float = 1.0
+    """Of the remaining demos, imitate only this best fraction by gold quality (see `quality_scores`)."""
     seed: int = 0
     """Seeds parameter init, minibatch sampling and augmentation."""
     device: str = "auto"
@@ -84,6 +88,8 @@ class BCConfig:
             raise ValueError(f"BCConfig.log_every must be > 0, got {self.log_every}")
         if not self.lr > 0:
             raise ValueError(f"BCConfig.lr must be > 0, got {self.lr}")
+        if not 0 < self.keep_fraction <= 1:
+            raise ValueError(f"BCConfig.keep_fraction must be in (0, 1], got {self.keep_fraction}")
         if not 0 < self.min_lr_ratio <= 1:
             raise ValueError(f"BCConfig.min_lr_ratio must be in (0, 1], got {self.min_lr_ratio}")
         if self.weight_decay < 0 or self.grad_clip <= 0:
@@ -115,13 +121,40 @@ def lr_at(step: int, cfg: BCConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def select_demos(trajectories: Sequence[Trajectory], only_successful: bool) -> list[Trajectory]:
-    """The demonstrations BC imitates: all of them, or all but known failures."""
+# Gold metrics where lower is better; a demo's quality is minus the mean of their z-scores.
+QUALITY_METRICS: tuple[str, ...] = (
+    "episode_length_s", "idle_fraction", "mean_squared_jerk", "joint_roughness_rad", "collision_count",
+)  # fmt: skip
+
+
+def quality_scores(trajectories: Sequence[Trajectory]) -> np.ndarray:
+    """(N,) higher = better: -mean z-score over QUALITY_METRICS (a missing metric scores the mean, 0)."""
+    z = np.zeros((len(trajectories), len(QUALITY_METRICS)))
+    for j, name in enumerate(QUALITY_METRICS):
+        vals = np.array([float(t.metrics.get(name, np.nan)) for t in trajectories])
+        ok = np.isfinite(vals)
+        if ok.sum() < 2:
+            continue
+        std = vals[ok].std()
+        if std > 0:
+            z[ok, j] = (vals[ok] - vals[ok].mean()) / std
+    return -z.mean(axis=1)
+
+
+def select_demos(
+    trajectories: Sequence[Trajectory], only_successful: bool, keep_fraction: float = 1.0
+) -> list[Trajectory]:
+    """The demonstrations BC imitates: all but known failures (unless asked), then the best
+    `keep_fraction` of those by `quality_scores` (filtered BC on mixed-quality data), in input order."""
     kept = [t for t in trajectories if not (only_successful and t.success is False)]
     if not kept:
         raise ValueError(
             f"no demonstrations left to imitate ({len(trajectories)} given, only_successful={only_successful})"
         )
+    if keep_fraction < 1.0:
+        n = max(1, int(round(keep_fraction * len(kept))))
+        best = set(np.argsort(-quality_scores(kept), kind="stable")[:n].tolist())
+        kept = [t for i, t in enumerate(kept) if i in best]
     return kept
 
 
@@ -173,7 +206,7 @@ def train_bc(
     device = resolve_device(cfg.device)
 
     # 1-2. demos, stats, policy, data.
-    demos = select_demos(trajectories, cfg.only_successful)
+    demos = select_demos(trajectories, cfg.only_successful, cfg.keep_fraction)
     encoder = instruction_encoder or InstructionEncoder(dim=pcfg.instruction_dim, package=pcfg.instruction_encoder)
     policy = VLAPolicy(pcfg, Normalizer.from_trajectories(demos), encoder).to(device)
     data = BCDataset(demos, pcfg.image_size, pcfg.chunk_size, encoder)

@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="episodes of the final evaluation (default: --eval-episodes)")
     train.add_argument("--include-failures", action="store_true", help="also imitate unsuccessful demos")
     train.add_argument("--max-demos", type=int, default=None, help="use at most this many demos")
+    train.add_argument("--keep-fraction", type=float, default=1.0,
+                       help="imitate only this best fraction of the demos by gold quality metrics")
     train.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
     train.add_argument("--image-size", type=int, default=None, help="policy input image size, pixels")
     train.add_argument("--seed", type=int, default=0)
@@ -93,7 +95,8 @@ def _bc_train(args: argparse.Namespace) -> int:
         "time_budget_s": None if args.time_budget_min is None else args.time_budget_min * 60.0,
     }.items() if v is not None}  # fmt: skip
     bc_cfg = BCConfig(
-        **overrides, only_successful=not args.include_failures, seed=args.seed, device=args.device,
+        **overrides, only_successful=not args.include_failures, keep_fraction=args.keep_fraction,
+        seed=args.seed, device=args.device,
         num_threads=args.threads,
     )  # fmt: skip
     shape = {k: v for k, v in {"chunk_size": args.chunk_size, "image_size": args.image_size}.items() if v}

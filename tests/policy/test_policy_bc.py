@@ -69,6 +69,14 @@ def test_failed_demos_are_dropped_unless_asked():
         select_demos(demos, True)
 
 
+def test_keep_fraction_keeps_the_best_demos_by_gold_quality():
+    demos = synthetic_trajectories(4, steps=5, image_size=16)
+    for d, (length, idle) in zip(demos, [(5.0, 0.3), (2.0, 0.0), (3.0, 0.1), (9.0, 0.5)], strict=True):
+        d.metrics = {"episode_length_s": length, "idle_fraction": idle}
+    kept = select_demos(demos, True, keep_fraction=0.5)
+    assert [d.episode_id for d in kept] == [demos[1].episode_id, demos[2].episode_id]
+
+
 def test_dataset_chunks_pad_past_the_episode_end():
     demos = synthetic_trajectories(2, steps=5, image_size=16)
     data = BCDataset(demos, 32, 4, InstructionEncoder(hashed_embed_fn()))
