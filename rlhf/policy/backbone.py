@@ -42,8 +42,9 @@ class Backbone(nn.Module):
 
     def forward(self, images: torch.Tensor, state: torch.Tensor, instruction_emb: torch.Tensor) -> torch.Tensor:
         b = images.shape[0]
-        img = self.image_encoder(images) + self.type_emb[0]  # (B, N_img, d)
-        ins = self.instruction_proj(instruction_emb).unsqueeze(1) + self.type_emb[1]  # (B, 1, d)
+        ins = self.instruction_proj(instruction_emb)  # (B, d)
+        img = self.image_encoder(images, ins) + self.type_emb[0]  # (B, N_img, d), FiLM-conditioned
+        ins = ins.unsqueeze(1) + self.type_emb[1]  # (B, 1, d)
         st = self.state_proj(state).unsqueeze(1) + self.type_emb[2]  # (B, 1, d)
         tokens = torch.cat([self.readout.expand(b, -1, -1), ins, st, img], dim=1)
         return self.norm(self.transformer(tokens)[:, 0])

@@ -208,7 +208,7 @@ def train_bc(
     # 1-2. demos, stats, policy, data.
     demos = select_demos(trajectories, cfg.only_successful, cfg.keep_fraction)
     encoder = instruction_encoder or InstructionEncoder(dim=pcfg.instruction_dim, package=pcfg.instruction_encoder)
-    policy = VLAPolicy(pcfg, Normalizer.from_trajectories(demos), encoder).to(device)
+    policy = VLAPolicy(pcfg, Normalizer.from_trajectories(demos, encoder), encoder).to(device)
     data = BCDataset(demos, pcfg.image_size, pcfg.chunk_size, encoder)
     atomic_write_json(
         out / "bc_config.json",

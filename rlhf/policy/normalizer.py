@@ -28,7 +28,13 @@ class NormalizerError(ValueError):
 
 @dataclass
 class Normalizer:
-    """Per-dimension stats. state_*: (D_s,), action_*: (A,). action_low/high: demonstrated range."""
+    """Per-dimension stats. state_*: (D_s,), action_*: (A,). action_low/high: demonstrated range.
+
+    instruction_mean (E,) / instruction_scale: the training instructions' embeddings are centred
+    and scaled to unit RMS norm. Sentence embeddings of "... the red ball" and "... the blue ball"
+    differ by a small vector on top of a large shared one; centring makes that difference the
+    signal the network sees. None (no instruction stats) leaves embeddings as they are.
+    """
 
     state_mean: np.ndarray
     state_std: np.ndarray
@@ -36,8 +42,18 @@ class Normalizer:
     action_std: np.ndarray
     action_low: np.ndarray
     action_high: np.ndarray
+    instruction_mean: np.ndarray | None = None
+    instruction_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.instruction_mean is not None:
+            arr = np.asarray(self.instruction_mean, dtype=np.float32)
+            if arr.ndim != 1 or not np.all(np.isfinite(arr)):
+                raise NormalizerError(f"normalizer field instruction_mean must be a finite 1-D array, got {arr.shape}")
+            self.instruction_mean = arr
+        if not (np.isfinite(self.instruction_scale) and self.instruction_scale > 0):
+            raise NormalizerError(f"normalizer field instruction_scale must be > 0, got {self.instruction_scale}")
+        self.instruction_scale = float(self.instruction_scale)
         for name in ("state_mean", "state_std", "action_mean", "action_std", "action_low", "action_high"):
             arr = np.asarray(getattr(self, name), dtype=np.float32)
             if arr.ndim != 1 or not np.all(np.isfinite(arr)):
@@ -61,12 +77,22 @@ class Normalizer:
         return cls(z(state_dim), o(state_dim), z(action_dim), o(action_dim), -o(action_dim), o(action_dim))
 
     @classmethod
-    def from_trajectories(cls, trajectories: Sequence[Trajectory]) -> Normalizer:
+    def from_trajectories(cls, trajectories: Sequence[Trajectory], encoder: Any = None) -> Normalizer:
+        """Stats of the demos; with `encoder` (an InstructionEncoder) also of their instructions."""
         if not trajectories:
             raise NormalizerError("cannot compute normalisation stats from zero trajectories")
         states = np.concatenate([state_from_trajectory(t) for t in trajectories])
         actions = np.concatenate([t.actions for t in trajectories]).astype(np.float64)
+        instruction_mean, instruction_scale = None, 1.0
+        if encoder is not None:
+            emb = encoder.encode(sorted({t.instruction for t in trajectories})).astype(np.float64)
+            instruction_mean = emb.mean(0)
+            rms = float(np.sqrt(np.mean(np.sum((emb - instruction_mean) ** 2, axis=1))))
+            # One distinct instruction: nothing to tell apart, so do not blow up noise.
+            instruction_scale = rms if rms > 1e-2 else 1.0
         return cls(
+            instruction_mean=instruction_mean,
+            instruction_scale=instruction_scale,
             state_mean=states.mean(0),
             state_std=np.maximum(states.std(0), MIN_STD),
             action_mean=actions.mean(0),
@@ -100,10 +126,23 @@ class Normalizer:
     def action_scale(self, device: torch.device) -> torch.Tensor:
         return self._t(device)["action_std"]
 
+    def normalize_instruction(self, emb: torch.Tensor) -> torch.Tensor:
+        """(B, E) sentence embeddings -> centred and scaled (unchanged without instruction stats)."""
+        if self.instruction_mean is None:
+            return emb
+        key = f"instr:{emb.device}"
+        if key not in self._torch_cache:
+            self._torch_cache[key] = {"mean": torch.as_tensor(self.instruction_mean, device=emb.device)}
+        return (emb - self._torch_cache[key]["mean"]) / self.instruction_scale
+
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k).astype(float).tolist() for k in (
+        d: dict[str, Any] = {k: getattr(self, k).astype(float).tolist() for k in (
             "state_mean", "state_std", "action_mean", "action_std", "action_low", "action_high")}  # fmt: skip
+        if self.instruction_mean is not None:
+            d["instruction_mean"] = self.instruction_mean.astype(float).tolist()
+            d["instruction_scale"] = self.instruction_scale
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalizer:
@@ -111,7 +150,11 @@ class Normalizer:
         missing = [k for k in needed if k not in d]
         if missing:
             raise NormalizerError(f"normalization stats lack fields {missing}")
-        return cls(**{k: np.asarray(d[k], dtype=np.float32) for k in needed})
+        extra: dict[str, Any] = {}
+        if d.get("instruction_mean") is not None:
+            extra["instruction_mean"] = np.asarray(d["instruction_mean"], dtype=np.float32)
+            extra["instruction_scale"] = float(d.get("instruction_scale", 1.0))
+        return cls(**{k: np.asarray(d[k], dtype=np.float32) for k in needed}, **extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Normalizer:

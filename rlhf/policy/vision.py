@@ -1,8 +1,9 @@
 """Image preprocessing and the small CNN image encoder.
 
 The CNN sees the frame plus two coordinate channels (x, y in [-1, 1]; "CoordConv"), which makes
-"where is the red cube" a cheap function for a few conv layers to compute. Its last feature map is
-pooled to side x side tokens for the fusion transformer.
+"where is the red cube" a cheap function for a few conv layers to compute, and every conv block is
+FiLM-modulated by the instruction so its maps respond to the named object. Its last feature map is
+pooled to side x side tokens, plus one token of spatial-softmax keypoints, for the fusion transformer.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | No
 
 
 class ImageEncoder(nn.Module):
-    """(B, 3, S, S) float in [0, 1] -> (B, side*side + 1, d_model) image tokens.
+    """(B, 3, S, S) float in [0, 1], instruction condition (B, d_model) -> (B, side*side + 1, d_model).
 
     The extra token holds spatial-softmax keypoints of the last feature map (the expected x, y of
     each channel's activation): a precise, cheap "where" signal, as in visuomotor BC policies.
@@ -68,18 +69,26 @@ class ImageEncoder(nn.Module):
         self.image_size = image_size
         layers: list[nn.Module] = []
         c_in = 3 + 2  # RGB + coordinate channels
+        self.blocks = nn.ModuleList()
+        self.films = nn.ModuleList()
         for i, c_out in enumerate(channels):
             if i == 0 and stem_stride != 2:
                 # Patchify stem: non-overlapping stem_stride x stem_stride patches (cheap on CPU).
-                layers.append(nn.Conv2d(c_in, c_out, stem_stride, stride=stem_stride))
+                layers = [nn.Conv2d(c_in, c_out, stem_stride, stride=stem_stride)]
             else:
                 k = 5 if i == 0 else 3
-                layers.append(nn.Conv2d(c_in, c_out, k, stride=2, padding=k // 2))
+                layers = [nn.Conv2d(c_in, c_out, k, stride=2, padding=k // 2)]
             if group_norm:
                 layers.append(nn.GroupNorm(8 if c_out % 8 == 0 else 1, c_out))
-            layers.append(nn.GELU())
+            self.blocks.append(nn.Sequential(*layers))
+            # FiLM (as in RT-1): the instruction scales and shifts every channel, so the maps (and
+            # the keypoints read from them) pick out the object the instruction names. Zero init:
+            # training starts from the unconditioned CNN.
+            film = nn.Linear(d_model, 2 * c_out)
+            nn.init.zeros_(film.weight)
+            nn.init.zeros_(film.bias)
+            self.films.append(film)
             c_in = c_out
-        self.convs = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(tokens_side)
         self.proj = nn.Linear(c_in, d_model)
         self.keypoint_proj = nn.Linear(2 * c_in, d_model)
@@ -92,12 +101,16 @@ class ImageEncoder(nn.Module):
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
         self.register_buffer("map_coords", torch.stack([xs.flatten(), ys.flatten()], 1), persistent=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S), condition (B, d_model) (the projected instruction) -> tokens."""
         b, c, h, w = images.shape
         if c != 3 or h != self.image_size or w != self.image_size:
             raise ValueError(f"ImageEncoder expects (B, 3, {self.image_size}, {self.image_size}), got {tuple(images.shape)}")
         x = torch.cat([images * 2.0 - 1.0, self.coords.expand(b, -1, -1, -1)], dim=1)
-        fmap = self.convs(x)  # (B, C, h, w)
+        for block, film in zip(self.blocks, self.films, strict=True):
+            gamma, beta = film(condition).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+            x = F.gelu(block(x) * (1.0 + gamma) + beta)
+        fmap = x  # (B, C, h, w)
         attn = torch.softmax(fmap.flatten(2), dim=-1)  # (B, C, h*w)
         keypoints = (attn @ self.map_coords).flatten(1)  # (B, 2C): expected (x, y) per channel
         grid = self.pool(fmap).flatten(2).transpose(1, 2)  # (B, side*side, C)

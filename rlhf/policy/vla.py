@@ -81,6 +81,10 @@ class VLAPolicy(nn.Module):
                 f"normalizer has state dim {n.state_mean.shape[0]} / action dim {n.action_mean.shape[0]}, "
                 f"config wants {c.state_dim} / {c.action_dim}"
             )
+        if n.instruction_mean is not None and n.instruction_mean.shape != (c.instruction_dim,):
+            raise NormalizerError(
+                f"normalizer instruction_mean has shape {n.instruction_mean.shape}, config wants ({c.instruction_dim},)"
+            )
 
     @property
     def device(self) -> torch.device:
@@ -130,7 +134,7 @@ class VLAPolicy(nn.Module):
         return emb
 
     def prepare(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """batch -> (images (B, 3, S, S), normalised state (B, D_s), instruction embeddings (B, E))."""
+        """batch -> (images (B, 3, S, S), normalised state (B, D_s), normalised instruction embeddings (B, E))."""
         for key in (OBS_IMAGE, OBS_STATE):
             if key not in batch:
                 raise KeyError(f"batch lacks {key!r}; has {sorted(batch)}")
@@ -139,7 +143,8 @@ class VLAPolicy(nn.Module):
         b = images.shape[0]
         if state.shape != (b, self.config.state_dim):
             raise ValueError(f"{OBS_STATE} has shape {tuple(state.shape)}, expected ({b}, {self.config.state_dim})")
-        return images, self.normalizer.normalize_state(state), self._instruction_embeddings(batch, b)
+        emb = self.normalizer.normalize_instruction(self._instruction_embeddings(batch, b))
+        return images, self.normalizer.normalize_state(state), emb
 
     # ------------------------------------------------------------------ network
     def features(self, batch: Mapping[str, Any]) -> torch.Tensor:
