@@ -150,3 +150,20 @@ def test_failed_write_keeps_the_old_checkpoint(tmp_path):
         write_folder_atomic(target, {"a.txt": b"x", "b.txt": object()})  # type: ignore[dict-item]
     assert (target / "a.txt").read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["ck"]
+
+
+def test_instruction_stats_centre_embeddings_and_travel_with_the_checkpoint(tmp_path):
+    demos = synthetic_trajectories(6, image_size=16)
+    enc = InstructionEncoder(hashed_embed_fn())
+    norm = Normalizer.from_trajectories(demos, enc)
+    emb = torch.from_numpy(enc.encode(sorted({d.instruction for d in demos})))
+    centred = norm.normalize_instruction(emb)
+    assert torch.allclose(centred.mean(0), torch.zeros(384), atol=1e-5)
+    assert float(centred.norm(dim=1).pow(2).mean().sqrt()) == pytest.approx(1.0, rel=1e-4)
+    policy = VLAPolicy(PolicyConfig(**TINY), norm, enc)
+    loaded = load(policy.save(tmp_path / "ck"))
+    assert np.array_equal(loaded.normalizer.instruction_mean, norm.instruction_mean)
+    assert loaded.normalizer.instruction_scale == norm.instruction_scale
+    # One distinct instruction: centred to zero, but never scaled up.
+    single = Normalizer.from_trajectories(demos[:1], enc)
+    assert single.instruction_scale == 1.0
