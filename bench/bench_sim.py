@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pybullet as p
 
-from sim.config import SimConfig
+from sim.config import RandomizationConfig, SimConfig
 from sim.demonstrators import make_demonstrator
 from sim.env import PandaEnv
 
@@ -66,12 +66,12 @@ def raw_physics_rate(cfg: SimConfig, steps: int) -> tuple[float, float]:
     return rates
 
 
-def expert_success(task: str, episodes: int) -> tuple[float, float, float, int]:
+def expert_success(task: str, episodes: int, randomize: bool = False) -> tuple[float, float, float, int]:
     """(success rate, mean episode steps, wall seconds, episodes with a collision) of the expert
     over seeds 0..episodes-1."""
     from rlhf.rollout import run_episode
 
-    env = PandaEnv(SimConfig(task=task, render_images=False))
+    env = PandaEnv(SimConfig(task=task, render_images=False, randomization=RandomizationConfig(enabled=randomize)))
     t0 = time.perf_counter()
     wins, lengths, collided = 0, [], 0
     for seed in range(episodes):
@@ -88,7 +88,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600, help="control steps per env-rate measurement")
     ap.add_argument("--episodes", type=int, default=100, help="expert episodes per task (0 skips)")
     ap.add_argument("--task", default="pick_place", help="scene for the throughput figures")
+    ap.add_argument("--randomize", action="store_true", help="expert episodes with domain randomisation on")
+    ap.add_argument("--skip-throughput", action="store_true", help="only the expert success figures")
     args = ap.parse_args()
+    if not args.skip_throughput:
+        throughput(args)
+    if args.episodes > 0:
+        label = "randomised" if args.randomize else "nominal"
+        for task in ("reach", "push", "pick_place"):
+            rate, mean_len, secs, collided = expert_success(task, args.episodes, args.randomize)
+            print(f"expert success ({label}) {task:10s} {rate * 100:5.1f}% of {args.episodes} seeded episodes "
+                  f"(mean {mean_len:.1f} steps, {collided} with a collision, {secs:.0f} s)")
+
+
+def throughput(args: argparse.Namespace) -> None:
 
     base = SimConfig(task=args.task)
     print(f"scene: {args.task}, control {base.control_hz:g} Hz, physics {base.physics_hz} Hz "
@@ -112,11 +125,6 @@ def main() -> None:
             w, c = env_rate(SimConfig(task=args.task, image_size=size, **kw), steps)
             print(f"env.step, render {size:3d}px  {label:42s} {w:7.1f} | {c:7.1f} steps/s"
                   f"   ({c / nr_c:.2f}x of no-render rate)")
-    if args.episodes > 0:
-        for task in ("reach", "push", "pick_place"):
-            rate, mean_len, secs, collided = expert_success(task, args.episodes)
-            print(f"expert success {task:10s} {rate * 100:5.1f}% of {args.episodes} seeded episodes "
-                  f"(mean {mean_len:.1f} steps, {collided} with a collision, {secs:.0f} s)")
 
 
 if __name__ == "__main__":
