@@ -83,11 +83,11 @@ class SimConfig:
     """Episode time limit, s (truncation); None uses the task's own (reach 8, push 15, pick_place 20)."""
     terminate_on_success: bool = True
     """End the episode (terminated=True) on the first step the task succeeds."""
-    camera_eye: tuple[float, float, float] = (1.0, 0.35, 0.9)
+    camera_eye: tuple[float, float, float] = (1.0, 0.35, 0.85)
     """Scene camera position in the robot base frame, m."""
-    camera_target: tuple[float, float, float] = (0.45, 0.0, 0.08)
+    camera_target: tuple[float, float, float] = (0.47, 0.0, 0.14)
     """Point the scene camera looks at, m."""
-    camera_fov_deg: float = 45.0
+    camera_fov_deg: float = 50.0
     """Vertical field of view, degrees."""
     lowpoly_visuals: bool = True
     """Draw the Panda with its low-poly collision meshes (~40x fewer triangles than the visual meshes)."""
