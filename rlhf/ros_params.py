@@ -306,6 +306,10 @@ class RecorderNodeConfig:
     """Where each stored episode is announced (rlhf_msgs/EpisodeInfo)."""
     control_period_s: float = 0.1
     """Nominal control period, s (where trajectory targets are sampled)."""
+    urdf_path: str = ""
+    """URDF for the end-effector positions recorded with each step (forward kinematics); empty: the pybullet_data Panda."""
+    ee_link: str = "panda_grasptarget"
+    """End-effector link of that URDF; empty: record no end-effector positions."""
     max_steps: int = 20000
     """A recording stops taking steps after this many (memory bound)."""
 

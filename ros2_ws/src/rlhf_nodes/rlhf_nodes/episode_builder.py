@@ -1,8 +1,9 @@
 """Turning the message stream of one recording into a `rlhf.trajectory.Trajectory` (no ROS types here).
 
-One control step per command the arm was sent: the newest joint state and camera frame received
-before the command are the step's observation, and the command's absolute target gives the
-action, `action = (target - q (7), gripper command)` (the inverse of the bag writer's mapping).
+One control step per observation that a command followed: the newest joint state and camera frame
+received before a command are the step's observation, and the command's absolute target gives the
+action, `action = (target - q (7), gripper command)` (the inverse of the bag writer's mapping). A
+further command before the next joint state replaces the step's action (the arm's newest target).
 A step's timestamp is its joint state's stamp, so steps follow the arm's (sim or robot) clock.
 """
 
@@ -36,6 +37,8 @@ class EpisodeBuilder:
     actions: list[np.ndarray] = field(default_factory=list)
     dropped: int = 0
     """Commands not recorded: no observation yet, or past max_steps."""
+    replaced: int = 0
+    """Commands that replaced an earlier command for the same observation."""
 
     def add_step(
         self, stamp_ns: int, image: np.ndarray | None, q: np.ndarray | None, qd: np.ndarray | None,
@@ -45,22 +48,30 @@ class EpisodeBuilder:
         if image is None or q is None or len(self.stamps_ns) >= self.max_steps:
             self.dropped += 1
             return False
-        if self.stamps_ns and stamp_ns < self.stamps_ns[-1]:
-            stamp_ns = self.stamps_ns[-1]  # a reordered stamp must not make time run backwards
+        action = np.concatenate([np.asarray(target, np.float64) - np.asarray(q, np.float64), [gripper_command]])
+        if self.stamps_ns and stamp_ns <= self.stamps_ns[-1]:
+            # A second command for the same observation (jitter between the command and sensor
+            # rates): the arm's target for that step is the newest command.
+            self.actions[-1] = action.astype(np.float32)
+            self.replaced += 1
+            return True
         self.stamps_ns.append(int(stamp_ns))
         self.images.append(image)
         self.qpos.append(np.asarray(q, np.float32))
         self.qvel.append(np.asarray(qd, np.float32))
         self.grip.append(float(gripper))
-        action = np.concatenate([np.asarray(target, np.float64) - np.asarray(q, np.float64), [gripper_command]])
         self.actions.append(action.astype(np.float32))
         return True
 
     def __len__(self) -> int:
         return len(self.stamps_ns)
 
-    def build(self, success: bool | None = None) -> Trajectory:
-        """The recorded episode (raises TrajectoryError / ValueError if it has no steps)."""
+    def build(self, success: bool | None = None, ee_fn=None) -> Trajectory:
+        """The recorded episode (raises TrajectoryError / ValueError if it has no steps).
+
+        `ee_fn` maps joint positions (T, 7) to end-effector positions (T, 3) (forward kinematics),
+        filling `ee_positions` on a real arm as well as in sim.
+        """
         if not self.stamps_ns:
             raise ValueError(f"episode {self.episode_id!r} recorded no steps (no command met an observation)")
         stamps = np.asarray(self.stamps_ns, np.int64)
@@ -76,11 +87,13 @@ class EpisodeBuilder:
             joint_velocities=np.stack(self.qvel),
             gripper=np.asarray(self.grip, np.float32),
             actions=np.stack(self.actions),
+            ee_positions=None if ee_fn is None else np.asarray(ee_fn(np.stack(self.qpos)), np.float32),
             joint_names=tuple(self.joint_names),
             source=self.source,
             policy_version=self.policy_version,
             success=success,
-            extra={"start_time_ns": int(stamps[0]), "dropped_commands": int(self.dropped)},
+            extra={"start_time_ns": int(stamps[0]), "dropped_commands": int(self.dropped),
+                   "replaced_commands": int(self.replaced)},
         )
 
 

@@ -45,6 +45,12 @@ class RecorderNode(Node):
         from rlhf.episodes.store import EpisodeStore, StoreConfig
 
         self.store = EpisodeStore(self.cfg.store_root, StoreConfig(write_videos=self.cfg.write_videos))
+        self.ee_fn = None
+        if self.cfg.ee_link:
+            from rlhf.safety_config import ArmModel, default_urdf
+
+            model = ArmModel(self.cfg.urdf_path or default_urdf(), tuple(self.cfg.joint_names), self.cfg.ee_link)
+            self.ee_fn = model.ee_positions
         self._lock = threading.Lock()
         self.recording: EpisodeBuilder | None = None
         self._js: tuple[int, np.ndarray, np.ndarray, float] | None = None
@@ -167,7 +173,7 @@ class RecorderNode(Node):
             self.get_logger().info(response.message)
             return response
         try:
-            traj = rec.build(request.success if request.success_known else None)
+            traj = rec.build(request.success if request.success_known else None, self.ee_fn)
             if not traj.instruction:
                 traj.instruction = self.instruction
             record = self.store.add(traj)
@@ -213,7 +219,7 @@ class RecorderNode(Node):
         if rec is not None and len(rec):
             # Stopped mid-episode (SIGTERM/Ctrl-C): keep what was recorded rather than lose it.
             try:
-                record = self.store.add(rec.build(None))
+                record = self.store.add(rec.build(None, self.ee_fn))
                 self.get_logger().warn(f"shut down while recording: stored {rec.episode_id} ({record.num_steps} steps)")
             except Exception as e:  # noqa: BLE001
                 self.get_logger().error(f"shut down while recording {rec.episode_id}; could not store it: {e}")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
-
-
-def _sigterm(_signum, _frame) -> None:
-    # A node started with `&` or by a launcher is often stopped with SIGTERM: treat it as Ctrl-C.
-    raise KeyboardInterrupt
+from rclpy.signals import SignalHandlerOptions
 
 
 def run(node_factory: Callable[[], Node], args=None, threads: int = 1) -> None:
@@ -20,8 +15,10 @@ def run(node_factory: Callable[[], Node], args=None, threads: int = 1) -> None:
 
     Uses the rclpy.init / spin / shutdown form that works on Humble, Jazzy and Kilted.
     """
-    rclpy.init(args=args)
-    signal.signal(signal.SIGTERM, _sigterm)
+    # rclpy's own handlers (SIGINT and SIGTERM) shut the context down, which wakes any executor,
+    # however many threads it has; a Python-level handler would only run once the main thread
+    # returns from a blocking wait. A node started by a launcher is usually stopped with SIGTERM.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.ALL)
     node = None
     executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
     try:
