@@ -327,8 +327,9 @@ class SafetyFilter:
 
     def _workspace(self, ref: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, bool]:
         """Shorten the step ref -> new so the end effector stays in the box (or gets no farther out)."""
-        allowed = float(self.box_violation(ref)[0]) + 1e-9
-        if float(self.box_violation(new)[0]) <= allowed:
+        v_ref, v_new = self.box_violation(np.stack([ref, new]))  # one batched FK call
+        allowed = float(v_ref) + 1e-9
+        if float(v_new) <= allowed:
             return new, False
         # Largest fraction s of the step that keeps the end effector within `allowed`: sample the
         # segment in one batched FK call, take the last admissible sample before the first bad one.

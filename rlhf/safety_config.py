@@ -213,8 +213,17 @@ def _axis_rotations(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
     """(N, 4, 4) homogeneous rotations about one unit axis by each angle (Rodrigues)."""
     x, y, z = axis
     c, s = np.cos(angles), np.sin(angles)
-    v = 1.0 - c
     r = np.zeros((angles.shape[0], 4, 4))
+    if x == 0.0 and y == 0.0:  # the usual URDF joint axis (every Panda joint): a plain z rotation
+        s = s * np.sign(z)
+        r[:, 0, 0] = c
+        r[:, 0, 1] = -s
+        r[:, 1, 0] = s
+        r[:, 1, 1] = c
+        r[:, 2, 2] = 1.0
+        r[:, 3, 3] = 1.0
+        return r
+    v = 1.0 - c
     r[:, 0, 0] = c + x * x * v
     r[:, 0, 1] = x * y * v - z * s
     r[:, 0, 2] = x * z * v + y * s
