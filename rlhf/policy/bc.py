@@ -8,7 +8,7 @@ Reads top to bottom:
  4. every `eval_every` steps (and at the end): evaluate in the sim, keep the best checkpoint,
  5. write the final checkpoint, metrics.jsonl and summary.json.
 
-Metric names: `losses/bc_loss`, `losses/action_mse`, `losses/action_nll`, `charts/SPS`,
+Metric names: `losses/bc_loss`, `losses/action_mse`, `losses/action_nll`, `losses/aux_object_mse`, `charts/SPS`,
 `charts/learning_rate`, `eval/success_rate`, `gold/<metric>` (gold metric means of eval episodes).
 """
 
@@ -29,11 +29,14 @@ from tqdm import tqdm
 
 from rlhf.atomic import atomic_write_json
 from rlhf.policy.config import PolicyConfig
-from rlhf.policy.dataset import BCDataset
+from rlhf.policy.dataset import AUX_OBJECT_OFFSETS, BCDataset
 from rlhf.policy.instruction_encoder import InstructionEncoder
 from rlhf.policy.normalizer import Normalizer
 from rlhf.policy.vla import VLAPolicy
 from rlhf.trajectory import Trajectory
+
+AUX_SCALE_M = 0.1
+"""Auxiliary object offsets are divided by this (m) so the regression target is O(1)."""
 
 EvalFn = Callable[[VLAPolicy, bool], dict[str, float]]
 """eval_fn(policy, final) evaluates a policy (e.g. in the sim; `final` marks the evaluation after
@@ -68,6 +71,10 @@ class BCConfig:
     """Write a metrics line every this many steps."""
     only_successful: bool = True
     """Drop demonstrations whose `success` is False (those with unknown success are kept)."""
+    aux_weight: float = 1.0
+    """Weight of the auxiliary loss: predict the task objects' positions relative to the grasp point
+    (recorded in sim demos) from the backbone features. Teaches the backbone *where* the named
+    objects are; the auxiliary head is dropped after training. 0 turns it off."""
     keep_fraction: float = 1.0
     """Of the remaining demos, imitate only this best fraction by gold quality (see `quality_scores`)."""
     seed: int = 0
@@ -88,6 +95,8 @@ class BCConfig:
             raise ValueError(f"BCConfig.log_every must be > 0, got {self.log_every}")
         if not self.lr > 0:
             raise ValueError(f"BCConfig.lr must be > 0, got {self.lr}")
+        if self.aux_weight < 0:
+            raise ValueError(f"BCConfig.aux_weight must be >= 0, got {self.aux_weight}")
         if not 0 < self.keep_fraction <= 1:
             raise ValueError(f"BCConfig.keep_fraction must be in (0, 1], got {self.keep_fraction}")
         if not 0 < self.min_lr_ratio <= 1:
@@ -222,7 +231,12 @@ def train_bc(
             "device": str(device),
         },
     )
-    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    aux_head = None
+    if cfg.aux_weight > 0 and data.aux_targets is not None:
+        d, k3 = policy.backbone.out_dim, data.aux_targets.shape[1]
+        aux_head = torch.nn.Sequential(torch.nn.Linear(d, 128), torch.nn.GELU(), torch.nn.Linear(128, k3)).to(device)
+    params = policy.trainable_parameters() + (list(aux_head.parameters()) if aux_head is not None else [])
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     log = MetricsLog(out / "metrics.jsonl")
     history: list[dict[str, Any]] = []
@@ -255,10 +269,16 @@ def train_bc(
                 group["lr"] = lr
             batch = data.sample(cfg.batch_size, gen, cfg.image_shift)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            loss, metrics = policy(batch)
+            features = policy.features(batch)
+            loss, metrics = policy.loss_from_features(batch, features)
+            if aux_head is not None:
+                # Offsets are tenths of metres: /AUX_SCALE_M makes them O(1).
+                aux = torch.nn.functional.mse_loss(aux_head(features), batch[AUX_OBJECT_OFFSETS] / AUX_SCALE_M)
+                loss = loss + cfg.aux_weight * aux
+                metrics["losses/aux_object_mse"] = float(aux.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             step += 1
             window.append(metrics)

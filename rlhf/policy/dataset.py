@@ -18,13 +18,17 @@ from rlhf.policy.normalizer import state_from_trajectory
 from rlhf.policy.vision import random_shift, resize_frames
 from rlhf.trajectory import Trajectory
 
+AUX_OBJECT_OFFSETS = "aux.object_offsets"
+"""BC-only batch key: (B, K*3) task objects' positions minus the grasp point's, m (sim demos only)."""
+
 
 class BCDataset:
     """All steps of `trajectories`. N = total steps.
 
     images (N, 3, S, S) uint8, states (N, 15), actions (N, 8), chunk_index (N, C) long (the next C
     step indices, clamped to the episode's last step), chunk_pad (N, C) bool, instruction_index (N,),
-    embeddings (U, E).
+    embeddings (U, E). aux_targets (N, K*3) or None: object positions relative to the grasp point,
+    present when every demo records `ee_positions` and `object_positions` with the same K.
     """
 
     def __init__(
@@ -43,7 +47,10 @@ class BCDataset:
         self.instructions = instructions
         self.embeddings = torch.from_numpy(encoder.encode(instructions))  # (U, E)
         lookup = {s: i for i, s in enumerate(instructions)}
-        images, states, actions, chunk_index, chunk_pad, instr = [], [], [], [], [], []
+        images, states, actions, chunk_index, chunk_pad, instr, aux = [], [], [], [], [], [], []
+        ks = {None if t.object_positions is None or t.ee_positions is None else t.object_positions.shape[1]
+              for t in trajectories}  # fmt: skip
+        with_aux = len(ks) == 1 and None not in ks
         offset = 0
         offsets = np.arange(chunk_size)
         for t in trajectories:
@@ -55,6 +62,8 @@ class BCDataset:
             chunk_pad.append(idx >= n)
             chunk_index.append(np.minimum(idx, n - 1) + offset)
             instr.append(np.full(n, lookup[t.instruction], dtype=np.int64))
+            if with_aux:
+                aux.append((t.object_positions - t.ee_positions[:, None, :]).reshape(n, -1).astype(np.float32))
             offset += n
         self.images = torch.from_numpy(np.concatenate(images)).permute(0, 3, 1, 2).contiguous()
         self.states = torch.from_numpy(np.concatenate(states))
@@ -63,6 +72,7 @@ class BCDataset:
         self.chunk_pad = torch.from_numpy(np.concatenate(chunk_pad))
         self.instruction_index = torch.from_numpy(np.concatenate(instr))
         self.num_episodes = len(trajectories)
+        self.aux_targets = torch.from_numpy(np.concatenate(aux)) if with_aux else None
 
     def __len__(self) -> int:
         return int(self.states.shape[0])
@@ -72,13 +82,16 @@ class BCDataset:
         images = self.images[indices].float().div_(255.0)
         if shift > 0:
             images = random_shift(images, shift, generator)
-        return {
+        batch = {
             OBS_IMAGE: images,
             OBS_STATE: self.states[indices],
             OBS_INSTRUCTION_EMB: self.embeddings[self.instruction_index[indices]],
             ACTION: self.actions[self.chunk_index[indices]],
             ACTION_IS_PAD: self.chunk_pad[indices],
         }
+        if self.aux_targets is not None:
+            batch[AUX_OBJECT_OFFSETS] = self.aux_targets[indices]
+        return batch
 
     def sample(self, batch_size: int, generator: torch.Generator, shift: int = 0) -> dict:
         idx = torch.randint(0, len(self), (batch_size,), generator=generator)

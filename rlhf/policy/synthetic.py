@@ -31,13 +31,14 @@ def synthetic_trajectory(seed: int, steps: int = 20, image_size: int = 32, task:
     frame = _draw(image_size, [(target, COLOURS[names[0]]), (other, COLOURS[names[1]])])
     q = np.zeros(7, np.float32)
     q[:2] = rng.uniform(-0.5, 0.5, 2)
-    qs, qds, acts = [], [], []
+    qs, qds, acts, ees = [], [], [], []
     qd = np.zeros(7, np.float32)
     for _ in range(steps):
         a = np.zeros(8, np.float32)
         a[:2] = np.clip(0.3 * (target - q[:2]), -0.15, 0.15)
         a[7] = 1.0 if np.linalg.norm(target - q[:2]) > 0.1 else -1.0
         qs.append(q.copy())
+        ees.append(np.array([q[0], q[1], 0.0], np.float32))
         qds.append(qd.copy())
         acts.append(a)
         qd = a[:7] * 10.0
@@ -52,6 +53,10 @@ def synthetic_trajectory(seed: int, steps: int = 20, image_size: int = 32, task:
         joint_velocities=np.stack(qds),
         gripper=np.full(steps, 0.08, np.float32),
         actions=np.stack(acts),
+        ee_positions=np.stack(ees),
+        object_positions=np.repeat(
+            np.array([[*target, 0.0], [*other, 0.0]], np.float32)[None], steps, axis=0
+        ),
         seed=seed,
         success=True,
         policy_version="synthetic",

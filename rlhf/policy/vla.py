@@ -179,9 +179,15 @@ class VLAPolicy(nn.Module):
 
     def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """BC loss: MSE of the mean over the (unpadded) chunk + NLL of the std on the current action."""
+        return self.loss_from_features(batch, self.features(batch))
+
+    def loss_from_features(
+        self, batch: Mapping[str, Any], features: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """`forward` on precomputed backbone features (B, F), so a trainer can reuse them (aux losses)."""
         if ACTION not in batch:
             raise KeyError(f"batch lacks {ACTION!r}; has {sorted(batch)}")
-        mean, log_std = self.head_outputs(batch)
+        mean, log_std = self.action_head(features)
         target = torch.as_tensor(batch[ACTION], dtype=torch.float32).to(mean.device)
         if target.ndim == 2:
             target = target.unsqueeze(1)

@@ -37,6 +37,8 @@ def test_tiny_bc_run_lowers_the_loss_and_writes_outputs(tmp_path):
                       instruction_encoder=InstructionEncoder(hashed_embed_fn()), progress=False)  # fmt: skip
     losses = [h["losses/bc_loss"] for h in result.history if "losses/bc_loss" in h]
     assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:2])
+    aux = [h["losses/aux_object_mse"] for h in result.history if "losses/aux_object_mse" in h]
+    assert len(aux) == len(losses) and aux[-1] < aux[0]  # the auxiliary object-offset loss trains too
     assert evals == [False, True]
     assert result.final_metrics == {"eval/success_rate": 0.5}
     assert (tmp_path / "policy" / "model.pt").is_file() and (tmp_path / "best" / "model.pt").is_file()
