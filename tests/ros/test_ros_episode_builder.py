@@ -1,0 +1,51 @@
+"""The recorder's episode building (ROS-free): commands paired with observations -> Trajectory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlhf.constants import ARM_JOINT_NAMES
+from rlhf_nodes.episode_builder import EpisodeBuilder, trajectory_target
+
+
+def builder(**kw) -> EpisodeBuilder:
+    return EpisodeBuilder("ep1", "reach", "move the gripper to the red ball", "bc:1", "sim", ARM_JOINT_NAMES, **kw)
+
+
+def test_action_is_target_minus_position_and_newest_command_wins():
+    b = builder()
+    img = np.zeros((8, 8, 3), np.uint8)
+    q = np.arange(7, dtype=np.float64) * 0.1
+    assert not b.add_step(0, None, q, q, 0.08, q, 1.0)  # no image yet: dropped
+    assert b.add_step(1_000_000_000, img, q, np.zeros(7), 0.08, q + 0.01, 1.0)
+    assert b.add_step(1_000_000_000, img, q, np.zeros(7), 0.08, q + 0.02, -1.0)  # same observation: replaces
+    assert b.add_step(1_100_000_000, img, q + 0.02, np.zeros(7), 0.07, q + 0.03, -1.0)
+    traj = b.build(success=True, ee_fn=lambda qs: np.ones((len(qs), 3)))
+    assert len(traj) == 2 and b.dropped == 1 and b.replaced == 1
+    assert np.allclose(traj.actions[0], [0.02] * 7 + [-1.0])
+    assert np.allclose(traj.actions[1][:7], 0.01, atol=1e-6)
+    assert np.allclose(traj.timestamps, [0.0, 0.1]) and traj.extra["start_time_ns"] == 1_000_000_000
+    assert traj.success is True and traj.ee_positions.shape == (2, 3) and traj.source == "sim"
+
+
+def test_empty_recording_is_an_error_naming_the_episode():
+    with pytest.raises(ValueError, match="ep1"):
+        builder().build()
+
+
+def test_max_steps_bounds_memory():
+    b = builder(max_steps=3)
+    img = np.zeros((4, 4, 3), np.uint8)
+    for k in range(5):
+        b.add_step(k, img, np.zeros(7), np.zeros(7), 0.0, np.zeros(7), 1.0)
+    assert len(b) == 3 and b.dropped == 2
+
+
+def test_trajectory_target_interpolates_from_current_position():
+    q = np.zeros(2)
+    times = np.array([0.1, 0.2])
+    points = np.array([[1.0, 2.0], [2.0, 4.0]])
+    assert np.allclose(trajectory_target(times, points, q, 0.05), [0.5, 1.0])
+    assert np.allclose(trajectory_target(times, points, q, 0.15), [1.5, 3.0])
+    assert np.allclose(trajectory_target(times, points, q, 1.0), [2.0, 4.0])
