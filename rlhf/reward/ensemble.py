@@ -152,7 +152,7 @@ class RewardEnsemble:
                 if seen[t.episode_id] != id(t):
                     raise ValueError(f"two different trajectories share episode id {t.episode_id!r}")
                 continue
-            out[t.episode_id] = extract_features(t, self.config.image_size)
+            out[t.episode_id] = extract_features(t, self.config.image_size, self.config.use_ee)
             seen[t.episode_id] = id(t)
         return out
 

@@ -5,7 +5,8 @@ Shapes (T = control steps, S = RewardConfig.image_size):
 | array    | shape        | dtype   | content                                                  |
 |----------|--------------|---------|----------------------------------------------------------|
 | images   | (T, 3, S, S) | uint8   | RGB frames resized with area interpolation               |
-| state    | (T, 15)      | float32 | joint positions (7), joint velocities (7), gripper (1)   |
+| state    | (T, D)       | float32 | joint positions (7), joint velocities (7), gripper (1);  |
+|          |              |         | with use_ee also grasp point position (3) and velocity (3) |
 | actions  | (T, 8)       | float32 | commanded joint deltas (7) + gripper command (1)         |
 """
 
@@ -21,6 +22,12 @@ from rlhf.constants import ACTION_DIM, NUM_ARM_JOINTS
 from rlhf.trajectory import Trajectory
 
 STATE_DIM = 2 * NUM_ARM_JOINTS + 1
+EE_DIM = 6  # grasp point position (3) + its backward-difference velocity (3)
+
+
+def state_dim(use_ee: bool) -> int:
+    """Width D of the state features."""
+    return STATE_DIM + (EE_DIM if use_ee else 0)
 
 
 def control_rate(traj: Trajectory) -> float:
@@ -50,16 +57,29 @@ class EpisodeFeatures:
         return int(self.state.shape[0])
 
 
-def extract_features(traj: Trajectory, image_size: int) -> EpisodeFeatures:
-    """Resize frames to (3, image_size, image_size) and stack proprio; no normalisation here."""
+def extract_features(traj: Trajectory, image_size: int, use_ee: bool = False) -> EpisodeFeatures:
+    """Resize frames to (3, image_size, image_size) and stack proprio; no normalisation here.
+
+    use_ee adds the grasp point's position and velocity (forward kinematics of the joint positions,
+    recorded as `ee_positions`); the velocity is a backward difference so it never looks ahead.
+    """
     imgs = traj.images
     if imgs.shape[1] != image_size or imgs.shape[2] != image_size:
         # INTER_AREA averages pixels, so small objects stay visible as blobs instead of aliasing away.
         imgs = np.stack([cv2.resize(f, (image_size, image_size), interpolation=cv2.INTER_AREA) for f in imgs])
     images = np.ascontiguousarray(imgs.transpose(0, 3, 1, 2))
-    state = np.concatenate(
-        [traj.joint_positions, traj.joint_velocities, traj.gripper[:, None]], axis=1
-    ).astype(np.float32)
+    parts = [traj.joint_positions, traj.joint_velocities, traj.gripper[:, None]]
+    if use_ee:
+        if traj.ee_positions is None:
+            raise ValueError(
+                f"episode {traj.episode_id!r} has no ee_positions, which RewardConfig.use_ee=True needs"
+            )
+        ee = traj.ee_positions.astype(np.float64)
+        dt = 1.0 / control_rate(traj) if len(traj) > 1 else 1.0
+        vel = np.zeros_like(ee)
+        vel[1:] = np.diff(ee, axis=0) / dt
+        parts += [ee, vel]
+    state = np.concatenate(parts, axis=1).astype(np.float32)
     return EpisodeFeatures(images=images, state=state, actions=traj.actions.astype(np.float32))
 
 
@@ -73,10 +93,10 @@ class FeatureStats:
     action_std: np.ndarray
 
     @classmethod
-    def identity(cls) -> FeatureStats:
+    def identity(cls, state_width: int = STATE_DIM) -> FeatureStats:
         return cls(
-            np.zeros(STATE_DIM, np.float32),
-            np.ones(STATE_DIM, np.float32),
+            np.zeros(state_width, np.float32),
+            np.ones(state_width, np.float32),
             np.zeros(ACTION_DIM, np.float32),
             np.ones(ACTION_DIM, np.float32),
         )
@@ -103,10 +123,10 @@ class FeatureStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> FeatureStats:
+    def from_dict(cls, d: dict, state_width: int = STATE_DIM) -> FeatureStats:
         want = {
-            "state_mean": STATE_DIM,
-            "state_std": STATE_DIM,
+            "state_mean": state_width,
+            "state_std": state_width,
             "action_mean": ACTION_DIM,
             "action_std": ACTION_DIM,
         }

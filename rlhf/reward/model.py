@@ -5,7 +5,7 @@ Inputs for N segments of L steps (S = image size):
 | key      | shape            | dtype   | content                                              |
 |----------|------------------|---------|------------------------------------------------------|
 | images   | (N, L, 3, S, S)  | uint8   | frames (scaled to [0, 1] inside the network)         |
-| state    | (N, L, 15)       | float32 | proprioception, already normalised with FeatureStats |
+| state    | (N, L, D)        | float32 | proprioception (D = features.state_dim), normalised  |
 | actions  | (N, L, 8)        | float32 | actions, already normalised with FeatureStats        |
 | mask     | (N, L)           | bool    | True on real steps, False on right padding           |
 
@@ -20,7 +20,7 @@ from torch import nn
 
 from rlhf.constants import ACTION_DIM
 from rlhf.reward.config import RewardConfig
-from rlhf.reward.features import STATE_DIM
+from rlhf.reward.features import state_dim
 
 
 class FrameEncoder(nn.Module):
@@ -52,7 +52,9 @@ class RewardNet(nn.Module):
         self.config = config
         d = config.d_model
         self.frame_encoder = FrameEncoder(config.cnn_channels, d) if config.use_images else None
-        self.proprio = nn.Sequential(nn.Linear(STATE_DIM + ACTION_DIM, d), nn.GELU(), nn.Linear(d, d))
+        self.proprio = nn.Sequential(
+            nn.Linear(state_dim(config.use_ee) + ACTION_DIM, d), nn.GELU(), nn.Linear(d, d)
+        )
         self.pos = nn.Parameter(torch.zeros(config.max_steps, d))
         nn.init.normal_(self.pos, std=0.02)
         layer = nn.TransformerEncoderLayer(
@@ -72,6 +74,21 @@ class RewardNet(nn.Module):
             nn.Linear(config.head_hidden, n_out),
         )
 
+    def _attention_mask(self, length: int, device: torch.device) -> torch.Tensor | None:
+        """(L, L) additive mask: -inf where step t may not attend to step s (causality, window)."""
+        w = self.config.attention_window
+        if not self.config.causal and w == 0:
+            return None
+        t = torch.arange(length, device=device)
+        lag = t[:, None] - t[None, :]  # t - s
+        allowed = torch.ones(length, length, dtype=torch.bool, device=device)
+        if self.config.causal:
+            allowed &= lag >= 0
+        if w > 0:
+            allowed &= lag.abs() < w
+        zeros = torch.zeros(length, length, device=device)
+        return zeros.masked_fill(~allowed, float("-inf"))
+
     def forward(
         self, images: torch.Tensor, state: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,15 +103,20 @@ class RewardNet(nn.Module):
             frames = images.reshape(n * length, *images.shape[2:]).float() / 255.0
             x = x + self.frame_encoder(frames).reshape(n, length, -1)
         x = x + self.pos[:length]
-        attn_mask = None
-        if self.config.causal:
-            attn_mask = torch.triu(torch.full((length, length), float("-inf"), device=x.device), diagonal=1)
-        # Right padding + causal attention: real steps never attend to padding, so no key mask is
-        # needed then (and a key mask would make fully padded rows NaN).
-        key_pad = None if self.config.causal else ~mask
+        attn_mask = self._attention_mask(length, x.device)
+        if not self.config.causal and not bool(mask.all()):
+            # Right padding without causality: hide padded keys from every query, except that a
+            # padded step still sees itself (a row with no allowed key would be NaN, and NaN values
+            # leak into real rows through the next layer's attention even at weight 0).
+            base = attn_mask if attn_mask is not None else torch.zeros(length, length, device=x.device)
+            eye = torch.eye(length, dtype=torch.bool, device=x.device)
+            hidden = (~mask)[:, None, :] & ~eye  # (N, L, L)
+            attn_mask = base.unsqueeze(0).masked_fill(hidden, float("-inf"))
+            attn_mask = attn_mask.repeat_interleave(self.config.n_heads, dim=0)
+        # With causal attention and right padding, real steps never attend to padding: no key mask.
         # No final LayerNorm: it would squash inputs far outside the training range back to familiar
         # magnitudes. Without it such inputs give large, member-specific outputs, which is what lets
         # the ensemble's std flag out-of-distribution segments.
-        h = self.temporal(x, mask=attn_mask, src_key_padding_mask=key_pad)
-        out = self.head(h) * mask.unsqueeze(-1).to(h.dtype)
+        h = self.temporal(x, mask=attn_mask)
+        out = torch.where(mask.unsqueeze(-1), self.head(h), torch.zeros((), dtype=h.dtype))
         return out[..., 0], out[..., 1:]

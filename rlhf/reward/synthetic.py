@@ -35,6 +35,7 @@ def synthetic_episode(
     for t in range(steps):
         images[t, lo:hi, lo:hi, 0] = np.uint8(np.clip(255 - 60 * speed[t], 0, 255))
         images[t, :, :, 2] = np.uint8(np.clip(40 * speed[t], 0, 255))
+    ee = (0.4 + 0.05 * pos[:, :3]).astype(np.float32)  # a stand-in for forward kinematics
     actions = np.concatenate(
         [vel / rate_hz, np.zeros((steps, ACTION_DIM - NUM_ARM_JOINTS), np.float32)], axis=1
     )
@@ -48,6 +49,7 @@ def synthetic_episode(
         joint_velocities=vel,
         gripper=np.full(steps, 0.04, np.float32),
         actions=actions.astype(np.float32),
+        ee_positions=ee,
         policy_version=f"synthetic:rough{rough:.2f}",
         extra={"roughness": rough},
     )

@@ -155,7 +155,7 @@ def train_reward_model(
     if missing:
         raise ValueError(f"train_reward_model: triples refer to unknown episodes {missing[:5]}")
     if features is None:
-        features = {eid: extract_features(episodes[eid], config.image_size) for eid in used}
+        features = {eid: extract_features(episodes[eid], config.image_size, config.use_ee) for eid in used}
     else:
         features = {eid: features[eid] for eid in used}
     stats = FeatureStats.fit(features.values())

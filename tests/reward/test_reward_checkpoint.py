@@ -8,7 +8,7 @@ import torch
 
 from rlhf.reward.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rlhf.reward.ensemble import RewardEnsemble, RewardStats
-from rlhf.reward.features import FeatureStats
+from rlhf.reward.features import FeatureStats, state_dim
 from rlhf.reward.model import RewardNet
 from rlhf.reward.synthetic import synthetic_episodes, tiny_config
 
@@ -16,7 +16,7 @@ from rlhf.reward.synthetic import synthetic_episodes, tiny_config
 def _ensemble(**overrides):
     torch.manual_seed(0)
     cfg = tiny_config(axes=("speed",), **overrides)
-    stats = FeatureStats.identity()
+    stats = FeatureStats.identity(state_dim(cfg.use_ee))
     stats.state_mean[:] = 0.25
     return RewardEnsemble(
         cfg, [RewardNet(cfg), RewardNet(cfg)], stats, [RewardStats(0.1, 2.0), RewardStats(-0.3, 0.5)]

@@ -12,7 +12,7 @@ from rlhf.reward.synthetic import tiny_config
 def _inputs(n=3, length=10, size=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, length, 3, size, size), generator=g, dtype=torch.uint8)
-    state = torch.randn(n, length, 15, generator=g)
+    state = torch.randn(n, length, 21, generator=g)
     actions = torch.randn(n, length, 8, generator=g)
     mask = torch.ones(n, length, dtype=torch.bool)
     return images, state, actions, mask
@@ -52,9 +52,10 @@ def test_non_causal_reward_sees_future():
 
 
 def test_proprio_only_model_runs():
-    net = RewardNet(tiny_config(use_images=False)).eval()
+    net = RewardNet(tiny_config(use_images=False, use_ee=False)).eval()
     assert net.frame_encoder is None
-    r, _ = net(*_inputs())
+    images, state, actions, mask = _inputs()
+    r, _ = net(images, state[..., :15], actions, mask)
     assert r.shape == (3, 10)
 
 
@@ -102,3 +103,28 @@ def test_config_dict_round_trip_and_unknown_keys():
     assert RewardConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown field"):
         RewardConfig.from_dict({"segment_secs": 2.0})
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("window", [0, 3])
+def test_padding_does_not_change_real_steps(causal, window):
+    net = RewardNet(tiny_config(causal=causal, attention_window=window)).eval()
+    images, state, actions, mask = _inputs(n=2, length=10)
+    r_short, _ = net(images[:1, :6], state[:1, :6], actions[:1, :6], mask[:1, :6])
+    mask[0, 6:] = False
+    r_padded, _ = net(images, state, actions, mask)
+    assert torch.isfinite(r_padded).all()
+    torch.testing.assert_close(r_padded[0, :6], r_short[0], atol=1e-5, rtol=1e-4)
+    assert torch.all(r_padded[0, 6:] == 0)
+
+
+def test_attention_window_limits_context():
+    net = RewardNet(tiny_config(causal=True, attention_window=3)).eval()
+    images, state, actions, mask = _inputs(n=1)
+    r1, _ = net(images, state, actions, mask)
+    state2 = state.clone()
+    state2[0, 2] += 5.0  # step 2 is outside the 3-step window of steps >= 5
+    r2, _ = net(images, state2, actions, mask)
+    # Two layers of a 3-step window reach back 4 steps: step 7 cannot see step 2, step 4 can.
+    torch.testing.assert_close(r1[0, 7:], r2[0, 7:])
+    assert not torch.allclose(r1[0, 2:5], r2[0, 2:5])
