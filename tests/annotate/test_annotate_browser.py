@@ -9,7 +9,7 @@ import os
 import time
 
 import pytest
-from conftest import LiveServer, episodes_for
+from annotate_helpers import LiveServer, episodes_for
 
 from rlhf.annotate.server import create_app
 from rlhf.constants import PREFERENCE_AXES

@@ -87,7 +87,7 @@ def test_cli_workflow(tmp_path, video_dir, capsys):
 
 
 def test_demo_dir_gets_a_campaign_and_a_link(tmp_path, video_dir, capsys):
-    from conftest import episodes_for
+    from annotate_helpers import episodes_for
 
     from rlhf.annotate.commands import _prepare_demo
 

@@ -12,7 +12,7 @@ from collections import Counter
 
 import httpx
 import pytest
-from conftest import LiveServer, episodes_for
+from annotate_helpers import LiveServer, episodes_for
 
 from rlhf.annotate.server import create_app
 from rlhf.constants import PREFERENCE_AXES

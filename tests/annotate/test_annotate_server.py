@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import episodes_for
+from annotate_helpers import episodes_for
 from fastapi.testclient import TestClient
 
 from rlhf.annotate.server import create_app
