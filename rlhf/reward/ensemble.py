@@ -7,7 +7,7 @@ member whose raw scale happens to be larger does not dominate the mean or the st
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,3 +203,27 @@ class RewardEnsemble:
     def disagreement(self, pair: tuple[Segment, Segment]) -> float:
         """Std across members of P(A preferred) for one pair."""
         return float(self.disagreements([pair])[0])
+
+    def disagreement_fn(self, load: Callable[[str], Trajectory]) -> Callable[[Sequence[Mapping]], np.ndarray]:
+        """Adapter for active pair selection (`rlhf.prefs.sampling.select_active`).
+
+        The returned function maps candidate dicts with `episode_a`, `episode_b`, `segment_a`,
+        `segment_b` to (N,) disagreements; `load(episode_id)` supplies trajectories (e.g. the
+        episode store's `load`), each loaded once per call.
+        """
+
+        def fn(candidates: Sequence[Mapping]) -> np.ndarray:
+            cache: dict[str, Trajectory] = {}
+
+            def get(eid: str) -> Trajectory:
+                if eid not in cache:
+                    cache[eid] = load(eid)
+                return cache[eid]
+
+            pairs = [
+                ((get(c["episode_a"]), tuple(c["segment_a"])), (get(c["episode_b"]), tuple(c["segment_b"])))
+                for c in candidates
+            ]
+            return self.disagreements(pairs) if pairs else np.zeros(0)
+
+        return fn

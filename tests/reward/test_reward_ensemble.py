@@ -85,3 +85,23 @@ def test_std_larger_out_of_distribution(trained):
     std_in = np.mean([r.std for r in ens.score_batch([(t, (0, 20)) for t in in_dist])])
     std_ood = np.mean([r.std for r in ens.score_batch([(t, (0, 20)) for t in ood])])
     assert std_ood > 2.0 * std_in, (std_in, std_ood)
+
+
+def test_disagreement_fn_for_active_sampling(trained):
+    ens, episodes = trained
+    loads = []
+
+    def load(eid):
+        loads.append(eid)
+        return episodes[eid]
+
+    cands = [
+        {"episode_a": "syn-1", "episode_b": "syn-2", "segment_a": (0, 20), "segment_b": (5, 25)},
+        {"episode_a": "syn-1", "episode_b": "syn-3", "segment_a": [10, 30], "segment_b": [0, 20]},
+    ]
+    d = ens.disagreement_fn(load)(cands)
+    assert d.shape == (2,) and np.all(d >= 0)
+    assert sorted(loads) == ["syn-1", "syn-2", "syn-3"]  # each episode loaded once
+    assert d[0] == pytest.approx(
+        ens.disagreement(((episodes["syn-1"], (0, 20)), (episodes["syn-2"], (5, 25))))
+    )
