@@ -79,6 +79,8 @@ def main() -> int:
             if not node.create_client(srv, name).wait_for_service(timeout_sec=timeout):
                 raise TimeoutError(f"{name} did not appear")
         report["policy_ticking"] = node.spin_until(lambda: len(node.status) >= 3, timeout)
+        bad = node.call(ResetSim, "/sim_node/reset", ResetSim.Request(task="fly", seed=3), timeout)
+        report["bad_reset"] = message_to_dict(bad)
         reset = node.call(ResetSim, "/sim_node/reset", ResetSim.Request(task="reach", seed=3), timeout)
         report["reset"] = message_to_dict(reset)
         node.spin_until(lambda: False, 1.0)  # the instruction reaches the policy and recorder
@@ -112,6 +114,10 @@ def main() -> int:
             if not node.spin_until(lambda: sum(s["version"] == version for s in node.status) >= 5, timeout):
                 raise TimeoutError(f"policy_node never ran {version}")
             report["commands_after_update"] = sum(c["t"] > t_update for c in node.arm_commands)
+            # A head whose SHA-256 does not match is rejected; the running head stays.
+            rejected = node.call(LoadPolicy, "/policy_node/load_policy", LoadPolicy.Request(
+                checkpoint_uri=node.updates[-1].head_checkpoint_uri, head_only=True, expected_sha256="0" * 64), timeout)
+            report["bad_load"] = message_to_dict(rejected)
         report["status"] = node.status
         report["arm_commands"] = node.arm_commands[-40:]
         report["stage"] = "done"

@@ -81,7 +81,7 @@ def start_node(name: str, env: dict, log_dir: Path, params: dict | None = None, 
     return proc
 
 
-def stop_nodes(procs, timeout: float = 10.0) -> dict[str, int]:
+def stop_nodes(procs, timeout: float = 20.0) -> dict[str, int]:
     """SIGTERM every process (nodes flush on it), wait, kill stragglers; returns exit codes."""
     for p in procs:
         if p.poll() is None:

@@ -19,6 +19,7 @@ import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rlhf_msgs.srv import EmergencyStop
+from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -48,6 +49,7 @@ class Probe(Node):
         self.traj_out: list[list[list[float]]] = []
         self.status: dict = {}
         self.sim_status: dict = {}
+        self.clock: list[tuple[float, float]] = []  # (wall, sim) seconds
         self.pub = self.create_publisher(Float64MultiArray, "/safety/forward_position_commands", RELIABLE)
         self.pub_traj = self.create_publisher(JointTrajectory, "/safety/joint_trajectory", RELIABLE)
         self.create_subscription(Float64MultiArray, "/forward_position_controller/commands",
@@ -55,6 +57,8 @@ class Probe(Node):
         self.create_subscription(JointTrajectory, "/arm_controller/joint_trajectory",
                                  lambda m: self.traj_out.append([list(p.positions) for p in m.points]), RELIABLE)
         self.create_subscription(String, "/safety/status", lambda m: setattr(self, "status", json.loads(m.data)), RELIABLE)
+        self.create_subscription(
+            Clock, "/clock", lambda m: self.clock.append((time.monotonic(), m.clock.sec + 1e-9 * m.clock.nanosec)), 100)
         self.create_subscription(String, "/sim_node/status", lambda m: setattr(self, "sim_status", json.loads(m.data)),
                                  RELIABLE)
 
@@ -103,6 +107,8 @@ def main() -> int:
         rclpy.spin_once(node, timeout_sec=0.0)
     node.pump(1.0)
     report["wild_seconds"] = time.monotonic() - t0
+    (w0, s0), (w1, s1) = node.clock[len(node.clock) // 10], node.clock[-1]
+    report["sim_seconds_per_wall_second"] = (s1 - s0) / (w1 - w0)
     violations = []
     prev = None
     for _, data in node.out:

@@ -127,3 +127,7 @@ def test_episode_through_the_whole_graph(tmp_path, ros_domain_id):
     assert all(s["head_sha256"] == update["head_sha256"] for s in status[first_new:])
     assert all(s["head_sha256"] != update["head_sha256"] for s in status[:first_new])
     assert report["commands_after_update"] >= 3
+    # Bad requests are refused and change nothing.
+    assert not report["bad_reset"]["success"] and "fly" in report["bad_reset"]["message"]
+    assert not report["bad_load"]["success"] and "SHA-256" in report["bad_load"]["message"]
+    assert report["bad_load"]["version"] == update["version"]

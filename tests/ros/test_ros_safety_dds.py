@@ -24,7 +24,8 @@ def test_wild_commands_stale_observations_and_estop(tmp_path, ros_domain_id):
     logs = tmp_path / "logs"
     logs.mkdir()
     env = ros_env(ros_domain_id, tmp_path / "ros_log")
-    sim = start_node("sim_node", env, logs, {"sim.task": "reach", "sim.image_size": 32, "sim.control_hz": 20.0})
+    sim = start_node("sim_node", env, logs, {"sim.task": "reach", "sim.image_size": 32, "sim.control_hz": 20.0,
+                                           "real_time_factor": 2.0})
     safety = start_node("safety_node", env, logs, {"status_period_s": 0.2})
     report_path = tmp_path / "report.json"
     try:
@@ -44,6 +45,8 @@ def test_wild_commands_stale_observations_and_estop(tmp_path, ros_domain_id):
     assert counts["refused"] > 300 and counts["refused:nonfinite"] > 0 and counts["refused:shape"] > 0
     assert counts["clipped:position"] > 0 and counts["clipped:velocity"] > 0
     assert r["sim_status"]["rejected_commands"] == 0  # nothing malformed ever got to the sim
+    # The sim ran faster than real time, as asked, and said so on /clock.
+    assert 1.4 < r["sim_seconds_per_wall_second"] < 2.2
     # 2. Frozen sim -> stale joint states -> every command out is the same hold position.
     assert r["stale_outputs"] > 0 and r["stale_all_hold"] and r["stale_hold_equals_last"]
     assert r["status_after_stale"]["counts"].get("hold:stale:joint_states", 0) > 0

@@ -27,13 +27,19 @@ def run(node_factory: Callable[[], Node], args=None, threads: int = 1) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A callback that was publishing when the signal invalidated the context fails with an
+        # RCLError: that is the shutdown, not a fault. Anything raised while running is re-raised.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             close = getattr(node, "close", None)
             if close is not None:
-                close()
-            executor.remove_node(node)
+                close()  # flush what the node writes before anything is torn down
+        # Bounded: a callback still running (e.g. a policy tick) must not keep the process alive.
+        executor.shutdown(timeout_sec=2.0)
+        if node is not None:
             node.destroy_node()
-        executor.shutdown()
         if rclpy.ok():
             rclpy.shutdown()
