@@ -118,6 +118,16 @@ def main() -> int:
             rejected = node.call(LoadPolicy, "/policy_node/load_policy", LoadPolicy.Request(
                 checkpoint_uri=node.updates[-1].head_checkpoint_uri, head_only=True, expected_sha256="0" * 64), timeout)
             report["bad_load"] = message_to_dict(rejected)
+        # policy_node's own e-stop: no command while engaged, commands again once released.
+        stop = node.call(EmergencyStop, "/policy_node/emergency_stop", EmergencyStop.Request(engage=True), timeout)
+        node.spin_until(lambda: False, 0.3)
+        n0 = len(node.arm_commands)
+        node.spin_until(lambda: False, 1.0)
+        report["estop"] = {"engaged": stop.engaged, "commands_while_engaged": len(node.arm_commands) - n0}
+        release = node.call(EmergencyStop, "/policy_node/emergency_stop", EmergencyStop.Request(engage=False), timeout)
+        n0 = len(node.arm_commands)
+        node.spin_until(lambda: len(node.arm_commands) > n0 + 2, 5.0)
+        report["estop"].update(released=not release.engaged, commands_after_release=len(node.arm_commands) - n0)
         report["status"] = node.status
         report["arm_commands"] = node.arm_commands[-40:]
         report["stage"] = "done"

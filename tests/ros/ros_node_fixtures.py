@@ -65,6 +65,22 @@ def constant_head(policy, action: np.ndarray):
     return policy
 
 
+def make_reward_checkpoint(path: Path) -> Path:
+    import torch
+
+    from rlhf.reward.checkpoint import save_checkpoint
+    from rlhf.reward.ensemble import RewardEnsemble, RewardStats
+    from rlhf.reward.features import FeatureStats, state_dim
+    from rlhf.reward.model import RewardNet
+    from rlhf.reward.synthetic import tiny_config
+
+    torch.manual_seed(0)
+    cfg = tiny_config()
+    stats = FeatureStats.identity(state_dim(cfg.use_ee))
+    ens = RewardEnsemble(cfg, [RewardNet(cfg), RewardNet(cfg)], stats, [RewardStats(), RewardStats()])
+    return save_checkpoint(ens, path)
+
+
 def start_node(name: str, env: dict, log_dir: Path, params: dict | None = None, args: list[str] | None = None):
     """Start an installed node as its own process, with parameters given on the command line."""
     cmd = [str(INSTALL_BIN / name), "--ros-args"]

@@ -13,28 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ros_fixtures import ros_env
-from ros_node_fixtures import make_policy, python, start_node, stop_nodes
+from ros_node_fixtures import make_policy, make_reward_checkpoint, python, start_node, stop_nodes
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 DRIVER = Path(__file__).with_name("ros_graph_driver.py")
 CONTROL_HZ = 10.0
-
-
-def make_reward_checkpoint(path: Path) -> Path:
-    import torch
-
-    from rlhf.reward.checkpoint import save_checkpoint
-    from rlhf.reward.ensemble import RewardEnsemble, RewardStats
-    from rlhf.reward.features import FeatureStats, state_dim
-    from rlhf.reward.model import RewardNet
-    from rlhf.reward.synthetic import tiny_config
-
-    torch.manual_seed(0)
-    cfg = tiny_config()
-    stats = FeatureStats.identity(state_dim(cfg.use_ee))
-    ens = RewardEnsemble(cfg, [RewardNet(cfg), RewardNet(cfg)], stats, [RewardStats(), RewardStats()])
-    return save_checkpoint(ens, path)
 
 
 def test_episode_through_the_whole_graph(tmp_path, ros_domain_id):
@@ -127,6 +111,9 @@ def test_episode_through_the_whole_graph(tmp_path, ros_domain_id):
     assert all(s["head_sha256"] == update["head_sha256"] for s in status[first_new:])
     assert all(s["head_sha256"] != update["head_sha256"] for s in status[:first_new])
     assert report["commands_after_update"] >= 3
+    # policy_node's own e-stop stops its commands until released.
+    e = report["estop"]
+    assert e["engaged"] and e["commands_while_engaged"] == 0 and e["released"] and e["commands_after_release"] > 2
     # Bad requests are refused and change nothing.
     assert not report["bad_reset"]["success"] and "fly" in report["bad_reset"]["message"]
     assert not report["bad_load"]["success"] and "SHA-256" in report["bad_load"]["message"]

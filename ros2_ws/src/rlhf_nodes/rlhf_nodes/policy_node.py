@@ -16,7 +16,9 @@ SHA-256, backbone), and swapped in by one reference assignment between ticks, so
 waits for a load or is dropped. A rejected checkpoint leaves the running policy untouched.
 
 /policy/status (std_msgs/String JSON) reports every tick: tick number, policy version, head
-SHA-256, the action, the observation's age and the inference time.
+SHA-256, the action, the observation's age and the inference time. `~/emergency_stop` stops the
+policy's own commands until released (safety_node's e-stop, further down the path, guards the arm
+whatever sends commands).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rlhf_msgs.msg import PolicyUpdate
-from rlhf_msgs.srv import LoadPolicy
+from rlhf_msgs.srv import EmergencyStop, LoadPolicy
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -74,7 +76,8 @@ class PolicyNode(Node):
         self._img: tuple[float, np.ndarray] | None = None
         self.instruction = self.cfg.instruction
         self.tick = 0
-        self.skipped: dict[str, int] = {"stale": 0, "no_policy": 0, "no_instruction": 0, "error": 0}
+        self.skipped: dict[str, int] = {"stale": 0, "no_policy": 0, "no_instruction": 0, "error": 0, "estop": 0}
+        self.estopped = False
         self.dt = 1.0 / self.cfg.control_hz
 
         sensors = MutuallyExclusiveCallbackGroup()
@@ -91,6 +94,7 @@ class PolicyNode(Node):
         self.create_subscription(PolicyUpdate, self.cfg.update_topic, self.update_callback, qos.LATCHED,
                                  callback_group=loads)
         self.create_service(LoadPolicy, "~/load_policy", self.load_policy_callback, callback_group=loads)
+        self.create_service(EmergencyStop, "~/emergency_stop", self.estop_callback, callback_group=sensors)
 
         if self.cfg.policy_path:
             ok, message = self.load(self.cfg.policy_path, head_only=False)
@@ -176,12 +180,29 @@ class PolicyNode(Node):
         response.version = self.running.version if self.running else ""
         return response
 
+    def estop_callback(self, request: EmergencyStop.Request, response: EmergencyStop.Response) -> EmergencyStop.Response:
+        """Stop sending commands (the policy's own stop; safety_node's e-stop guards the arm itself)."""
+        self.estopped = bool(request.engage)
+        if self.estopped:
+            self.get_logger().error(f"emergency stop: no commands until released ({request.reason or 'no reason'})")
+        else:
+            running = self.running
+            if running is not None:
+                running.policy.reset()
+            self.get_logger().warn(f"emergency stop released ({request.reason or 'no reason'})")
+        response.success = True
+        response.engaged = self.estopped
+        response.message = "engaged" if self.estopped else "released"
+        return response
+
     # ------------------------------------------------------------------ control
     def control_callback(self) -> None:
         t_start = time.monotonic()
         self.tick += 1
         running = self.running  # read once: a swap during this tick takes effect at the next
         js, img = self._js, self._img
+        if self.estopped:
+            return self._skip("estop")
         if running is None:
             return self._skip("no_policy")
         if js is None or img is None or t_start - min(js[0], img[0]) > self.cfg.max_obs_age_s:
