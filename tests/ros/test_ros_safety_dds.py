@@ -14,9 +14,9 @@ from ros_node_fixtures import python, start_node, stop_nodes
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 DRIVER = Path(__file__).with_name("ros_safety_driver.py")
-# The pure filter takes 10,000 wild commands in test_ros_safety_filter.py; over DDS, 3,000 paced at
+# The pure filter takes 10,000 wild commands in test_ros_safety_filter.py; over DDS, 2,000 paced at
 # a rate a loaded 2-core CI machine keeps up with.
-N_COMMANDS = 3_000
+N_COMMANDS = 2_000
 RATE_HZ = 250.0
 
 
@@ -41,8 +41,8 @@ def test_wild_commands_stale_observations_and_estop(tmp_path, ros_domain_id):
     wild = r["status_after_wild"]["counts"]
     taken = sum(wild.get(k, 0) for k in ("ok", "clipped", "refused", "hold")) - wild.get("refused:bad_trajectory", 0)
     assert taken >= 0.8 * N_COMMANDS, f"safety_node filtered only {taken} of {N_COMMANDS} commands"
-    assert r["outputs"] > 1000 and r["trajectory_outputs"] > 50
-    assert counts["refused"] > 300 and counts["refused:nonfinite"] > 0 and counts["refused:shape"] > 0
+    assert r["outputs"] > 800 and r["trajectory_outputs"] > 50
+    assert counts["refused"] > 200 and counts["refused:nonfinite"] > 0 and counts["refused:shape"] > 0
     assert counts["clipped:position"] > 0 and counts["clipped:velocity"] > 0
     assert r["sim_status"]["rejected_commands"] == 0  # nothing malformed ever got to the sim
     # The sim ran faster than real time, as asked, and said so on /clock.

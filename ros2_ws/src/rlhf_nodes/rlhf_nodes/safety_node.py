@@ -100,7 +100,7 @@ class SafetyNode(Node):
             return
         fingers = [index[n] for n in GRIPPER_JOINT_NAMES if n in index] if res.status != "refused" else []
         out = JointTrajectory()
-        out.joint_names = list(self.joint_names) + [GRIPPER_JOINT_NAMES[i] for i in range(len(fingers))]
+        out.joint_names = list(self.joint_names) + [msg.joint_names[i] for i in fingers]
         for k, p in enumerate(filtered):
             pt = JointTrajectoryPoint()
             finger_pos = []
