@@ -103,6 +103,13 @@ def main() -> int:
         if not node.spin_until(lambda: any(s.episode_id == start.episode_id for s in node.scores), timeout):
             raise TimeoutError("no RewardScore")
         report["score"] = next((message_to_dict(s) for s in node.scores if s.episode_id == start.episode_id), None)
+        by_id = node.call(ScoreEpisode, "/reward_node/score_episode", ScoreEpisode.Request(episode_id=start.episode_id),
+                          timeout)
+        by_bag = node.call(ScoreEpisode, "/reward_node/score_episode", ScoreEpisode.Request(bag_uri=end.info.bag_uri),
+                           timeout)
+        missing = node.call(ScoreEpisode, "/reward_node/score_episode", ScoreEpisode.Request(episode_id="nope"), timeout)
+        report["score_service"] = {"by_id": message_to_dict(by_id), "by_bag": message_to_dict(by_bag),
+                                   "missing": message_to_dict(missing)}
         report["stage"] = "scored"
         if not node.spin_until(lambda: bool(node.updates), timeout):
             raise TimeoutError("no PolicyUpdate")

@@ -91,6 +91,12 @@ def test_episode_through_the_whole_graph(tmp_path, ros_domain_id):
     assert score is not None and score["episode_id"] == info["episode_id"]
     assert len(score["per_step_mean"]) == info["num_steps"] and score["ensemble_size"] == 2
     assert np.isfinite(score["mean"]) and score["model_version"].startswith("rm:")
+    # ~/score_episode gives the same score by episode id and by bag URI; an unknown id is an error.
+    svc = report["score_service"]
+    for how in ("by_id", "by_bag"):
+        assert svc[how]["success"], svc[how]["message"]
+        assert svc[how]["score"]["mean"] == pytest.approx(score["mean"], rel=1e-5, abs=1e-6)
+    assert not svc["missing"]["success"] and "nope" in svc["missing"]["message"]
 
     # The learner's new head was announced with the SHA-256 of the file it wrote.
     update = report["update"]

@@ -2,7 +2,8 @@
 
 Every EpisodeInfo on /episodes/recorded is scored automatically (`auto_score`) in a worker thread,
 and `~/score_episode` (rlhf_msgs/ScoreEpisode) scores an episode of the store by id, or a bag
-given by URI. Scores go out as rlhf_msgs/RewardScore on /episodes/reward.
+given by URI, for its caller. Automatic scores go out as rlhf_msgs/RewardScore on /episodes/reward
+(once per recorded episode, so the learner never trains twice on one episode's score).
 """
 
 from __future__ import annotations
@@ -116,8 +117,7 @@ class RewardNode(Node):
             return response
         response.success = True
         response.message = f"{response.score.mean:.4f} ± {response.score.std:.4f}"
-        self.pub.publish(response.score)
-        return response
+        return response  # answered to the caller only: re-scoring must not feed the learner twice
 
     def close(self) -> None:
         self._queue.put(None)
