@@ -9,10 +9,33 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from rlhf.constants import GRIPPER_JOINT_NAMES
 
 _NS = 1_000_000_000
+FINGER_MAX = 0.04
+"""Opening of one Panda finger joint, m (0.08 m between the fingers). Gripper commands in [-1, 1]
+map linearly to finger positions in [0, FINGER_MAX] on the trajectory interface."""
+
+
+def gripper_to_finger(command: float) -> float:
+    """Gripper command in [-1, 1] (closed .. open) -> one finger joint's position, m."""
+    return (float(np.clip(command, -1.0, 1.0)) + 1.0) / 2.0 * FINGER_MAX
+
+
+def finger_to_gripper(position: float) -> float:
+    """One finger joint's position, m -> gripper command in [-1, 1]."""
+    return float(np.clip(2.0 * position / FINGER_MAX - 1.0, -1.0, 1.0))
+
+
+def forward_message(positions: np.ndarray, gripper: float | None) -> Float64MultiArray:
+    """Absolute joint targets (J,) [+ gripper command] as a forward position controller takes them."""
+    values = [float(v) for v in positions] + ([float(gripper)] if gripper is not None else [])
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label="joints", size=len(values), stride=len(values))]
+    msg.data = values
+    return msg
 
 
 def time_to_ns(t: Time) -> int:

@@ -42,12 +42,16 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from rlhf.constants import GRIPPER_JOINT_NAMES
 from rlhf_nodes import qos
-from rlhf_nodes.convert import image_to_array, joint_state_arrays, s_to_duration, uri_to_path
+from rlhf_nodes.convert import (
+    forward_message,
+    gripper_to_finger,
+    image_to_array,
+    joint_state_arrays,
+    s_to_duration,
+    uri_to_path,
+)
 from rlhf_nodes.params import declare_node_configs
 from rlhf_nodes.runner import run
-from rlhf_nodes.safety_node import forward_message
-
-FINGER_MAX = 0.04  # m per finger of the Panda gripper
 
 
 @dataclass
@@ -259,7 +263,7 @@ class PolicyNode(Node):
             msg.joint_names += list(GRIPPER_JOINT_NAMES)
         for k in range(n):
             if self.cfg.send_gripper:
-                f = (float(np.clip(chunk[k, 7], -1, 1)) + 1.0) / 2.0 * FINGER_MAX
+                f = gripper_to_finger(chunk[k, 7])
                 finger = [f, f]
             pt = JointTrajectoryPoint()
             pt.positions = [float(v) for v in pos[k]] + finger

@@ -25,6 +25,7 @@ from rlhf.constants import GRIPPER_JOINT_NAMES
 from rlhf_nodes import qos
 from rlhf_nodes.convert import (
     duration_to_s,
+    finger_to_gripper,
     image_to_array,
     joint_state_arrays,
     ns_to_time,
@@ -34,8 +35,6 @@ from rlhf_nodes.convert import (
 from rlhf_nodes.episode_builder import EpisodeBuilder, trajectory_target
 from rlhf_nodes.params import declare_node_configs
 from rlhf_nodes.runner import run
-
-FINGER_MAX = 0.04  # m per finger of the Panda gripper
 
 
 class RecorderNode(Node):
@@ -119,7 +118,7 @@ class RecorderNode(Node):
         fingers = [index[n] for n in GRIPPER_JOINT_NAMES if n in index]
         if fingers:
             f = float(np.mean([msg.points[0].positions[i] for i in fingers]))
-            self._gripper_command = float(np.clip(2.0 * f / FINGER_MAX - 1.0, -1.0, 1.0))
+            self._gripper_command = finger_to_gripper(f)
         js = self._js
         if js is None:
             return

@@ -20,25 +20,15 @@ import numpy as np
 from rclpy.node import Node
 from rlhf_msgs.srv import EmergencyStop
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension, String
+from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from rlhf.constants import GRIPPER_JOINT_NAMES
 from rlhf.safety import SafetyFilter
 from rlhf_nodes import qos
-from rlhf_nodes.convert import duration_to_s, joint_state_arrays, s_to_duration
+from rlhf_nodes.convert import FINGER_MAX, duration_to_s, forward_message, joint_state_arrays, s_to_duration
 from rlhf_nodes.params import declare_node_configs
 from rlhf_nodes.runner import run
-
-FINGER_MAX = 0.04  # m per finger of the Panda gripper
-
-
-def forward_message(positions: np.ndarray, gripper: float | None) -> Float64MultiArray:
-    values = [float(v) for v in positions] + ([float(gripper)] if gripper is not None else [])
-    msg = Float64MultiArray()
-    msg.layout.dim = [MultiArrayDimension(label="joints", size=len(values), stride=len(values))]
-    msg.data = values
-    return msg
 
 
 class SafetyNode(Node):

@@ -33,11 +33,10 @@ from trajectory_msgs.msg import JointTrajectory
 
 from rlhf.constants import ARM_JOINT_NAMES, GRIPPER_JOINT_NAMES
 from rlhf_nodes import qos
-from rlhf_nodes.convert import array_to_image, duration_to_s, ns_to_time, time_to_ns
+from rlhf_nodes.convert import array_to_image, duration_to_s, finger_to_gripper, ns_to_time, time_to_ns
+from rlhf_nodes.episode_builder import trajectory_target
 from rlhf_nodes.params import declare_node_configs
 from rlhf_nodes.runner import run
-
-FINGER_MAX = 0.04  # m per finger (sim.panda.FINGER_MAX)
 
 
 class SimNode(Node):
@@ -155,7 +154,7 @@ class SimNode(Node):
             self._trajectory = (start, times_a, np.stack(points), origin)
             self._forward_target = None
             if grips:
-                self._gripper = float(np.clip(2.0 * grips[-1] / FINGER_MAX - 1.0, -1.0, 1.0))
+                self._gripper = finger_to_gripper(grips[-1])
 
     def _target(self, t_ns: int) -> np.ndarray | None:
         """Where the arm is told to be at sim time t_ns, or None (hold)."""
@@ -164,12 +163,7 @@ class SimNode(Node):
         if self._trajectory is None:
             return None
         start, times, points, origin = self._trajectory
-        s = (t_ns - start) * 1e-9
-        if s >= times[-1]:
-            return points[-1]
-        knots_t = np.concatenate([[0.0], times])
-        knots_p = np.vstack([origin, points])
-        return np.array([np.interp(s, knots_t, knots_p[:, j]) for j in range(knots_p.shape[1])])
+        return trajectory_target(times, points, origin, (t_ns - start) * 1e-9)
 
     # ------------------------------------------------------------------ stepping
     def step_callback(self) -> None:
