@@ -43,6 +43,8 @@ class ExperimentConfig:
     """Labelled windows per rollout pair."""
     reward_epochs: int = 30
     """Reward-model epochs."""
+    reward_use_images: int = 1
+    """1: the reward model sees camera frames (RewardConfig.use_images); 0: proprio, actions, grasp point only."""
     ppo_iterations: int = 25
     """PPO iterations for RLHF and for the gold upper bound."""
     episodes_per_iter: int = 8
@@ -174,7 +176,8 @@ def _reward_model(cfg: ExperimentConfig, work: Path, episodes, triples):
     path = work / "reward"
     if path.exists():
         return load_checkpoint(path)
-    res = train_reward_model(episodes, triples, RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed), progress=False)
+    res = train_reward_model(episodes, triples, RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed,
+                                                                 use_images=bool(cfg.reward_use_images)), progress=False)
     save_checkpoint(res.ensemble, path)
     return res.ensemble
 

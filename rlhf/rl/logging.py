@@ -91,11 +91,15 @@ def plot_proxy_gold_kl(csv_path: str | os.PathLike, out_path: str | os.PathLike,
             ax.plot(xs, ys, marker="o", ms=3)
         ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3)
-    flags = [r["step"] for r in rows if r.get("overopt/flag", 0.0) > 0]
-    if flags:
-        for ax in axes:
-            ax.axvline(flags[0], color="red", ls="--", lw=1)
-        axes[0].text(flags[0], axes[0].get_ylim()[1], " over-optimisation flagged", color="red", va="top", fontsize=8)
+    for key, label, color, ax_text in (
+        ("overopt/proxy_up_gold_down", " proxy up, gold down", "red", axes[0]),
+        ("overopt/kl_blowup", " KL blow-up", "darkorange", axes[2]),
+    ):
+        flags = [r["step"] for r in rows if r.get(key, 0.0) > 0]
+        if flags:
+            for ax in axes:
+                ax.axvline(flags[0], color=color, ls="--", lw=1)
+            ax_text.text(flags[0], ax_text.get_ylim()[1], label, color=color, va="top", fontsize=8)
     axes[-1].set_xlabel("iteration")
     fig.suptitle(title or "proxy vs gold vs KL")
     fig.tight_layout()

@@ -33,7 +33,7 @@ class MonitorConfig:
     kl_limit: float = math.inf
     """Flag a KL blow-up when the per-episode KL exceeds this (nats)."""
     kl_growth: float = 10.0
-    """... or grows by more than this factor over the window ..."""
+    """... or grows by more than this factor over the last window (judged after the first window) ..."""
     kl_floor: float = 1.0
     """... measured from at least this KL (nats per episode), so growth from ~0 at the start is no alarm."""
 
@@ -132,7 +132,9 @@ class OverOptimizationMonitor:
             return False
         if self.kl[-1] > c.kl_limit:
             return True
-        if len(self.kl) < c.window:
+        # Growth is judged only after a first window: KL starts at exactly 0 (policy == reference),
+        # so any early rise would otherwise look like a blow-up.
+        if len(self.kl) < 2 * c.window:
             return False
         start = max(self.kl[-c.window], c.kl_floor)
         return self.kl[-1] / start > c.kl_growth

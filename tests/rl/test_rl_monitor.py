@@ -35,7 +35,9 @@ def test_monitor_quiet_when_gold_tracks_proxy_or_is_noise():
 
 def test_monitor_flags_kl_blowup():
     mon = OverOptimizationMonitor(MonitorConfig(kl_limit=50.0))
-    out = feed(mon, [1] * 7, [1] * 7, [0.0, 1, 2, 4, 8, 16, 40])
+    early = feed(OverOptimizationMonitor(), [1] * 6, [1] * 6, [0.0, 1, 2, 4, 8, 16])
+    assert early[-1]["overopt/kl_blowup"] == 0.0  # the first window's rise from 0 is no alarm
+    out = feed(mon, [1] * 12, [1] * 12, [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 2, 4, 8, 16, 40])
     assert out[-1]["overopt/kl_blowup"] == 1.0  # 40 / max(kl 6 iterations ago, floor 1) > 10
     assert "KL" in mon.reasons()[0]
     capped = OverOptimizationMonitor(MonitorConfig(kl_limit=5.0))
