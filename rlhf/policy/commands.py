@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--episodes", type=int, default=100)
     ev.add_argument("--seed-offset", type=int, default=None, help="first seed (default: the eval offset)")
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean")
+    ev.add_argument("--current-sim", action="store_true",
+                    help="evaluate in the sim's default config, not the one the policy's demos were recorded in")
     ev.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     ev.add_argument("--threads", type=int, default=None)
     ev.add_argument("--json", default=None, help="write the metrics to this JSON file")
@@ -66,6 +68,39 @@ def load_demo_folder(folder: str | Path) -> list:
 
         return list(load_demos(folder))
     return [Trajectory.load(p) for p in sorted(folder.rglob("*.npz"))]
+
+
+def demo_sim_config(folders: list[str]) -> dict | None:
+    """The SimConfig (as a dict, task removed) the demo folders were recorded with, from their
+    manifests; None when no folder has one. Folders recorded with different configs (e.g. another
+    camera) are an error naming the fields, because one policy cannot match both."""
+    configs = []
+    for folder in folders:
+        path = Path(folder) / "manifest.json"
+        if path.exists():
+            cfg = dict(json.loads(path.read_text()).get("config") or {})
+            cfg.pop("task", None)
+            configs.append((folder, cfg))
+    if not configs:
+        return None
+    first_folder, first = configs[0]
+    for folder, cfg in configs[1:]:
+        diff = sorted(k for k in set(first) | set(cfg) if first.get(k) != cfg.get(k))
+        if diff:
+            raise ValueError(f"demo folders {first_folder} and {folder} were recorded with different sim configs: {diff}")
+    return first
+
+
+def make_sim_config(task: str, sim_config: dict | None):
+    """A SimConfig for `task`: the recorded one (camera etc. as in the demos) or the sim's defaults."""
+    from sim.config import SimConfig
+
+    if sim_config is None:
+        return SimConfig(task=task)
+    try:
+        return SimConfig(**{**sim_config, "task": task})
+    except TypeError as e:
+        raise ValueError(f"the recorded sim config no longer fits this sim's SimConfig ({e})") from e
 
 
 def _bc_train(args: argparse.Namespace) -> int:
@@ -99,15 +134,23 @@ def _bc_train(args: argparse.Namespace) -> int:
         seed=args.seed, device=args.device,
         num_threads=args.threads,
     )  # fmt: skip
+    try:
+        sim_config = demo_sim_config(args.demos)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     shape = {k: v for k, v in {"chunk_size": args.chunk_size, "image_size": args.image_size}.items() if v}
-    pcfg = PolicyConfig(**shape, extra={"task": task})
+    # The policy remembers the sim config of its demos, so evaluation sees the same camera.
+    pcfg = PolicyConfig(**shape, extra={"task": task, "sim_config": sim_config})
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 
     def eval_fn(policy, final: bool) -> dict[str, float]:
         n = final_episodes if final else args.eval_episodes
         if n <= 0:
             return {}
-        return evaluate_policy(policy, task, episodes=n, progress=not args.no_progress).metrics()
+        return evaluate_policy(
+            policy, task, episodes=n, sim_config=make_sim_config(task, sim_config), progress=not args.no_progress
+        ).metrics()
 
     print(f"bc: {len(demos)} demos, task {task}, device {resolve_device(args.device)}")
     result = train_bc(demos, args.out, bc_cfg, pcfg, eval_fn=eval_fn, progress=not args.no_progress)
@@ -135,8 +178,14 @@ def _policy_eval(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     seed_offset = EVAL_SEED_OFFSET if args.seed_offset is None else args.seed_offset
+    recorded = None if args.current_sim else policy.config.extra.get("sim_config")
+    try:
+        sim_config = make_sim_config(args.task, recorded)
+    except ValueError as e:
+        print(f"error: {e}; pass --current-sim to use the sim's defaults", file=sys.stderr)
+        return 2
     result = evaluate_policy(
-        policy, args.task, episodes=args.episodes, seed_offset=seed_offset,
+        policy, args.task, episodes=args.episodes, seed_offset=seed_offset, sim_config=sim_config,
         deterministic=not args.stochastic, progress=not args.no_progress,
     )  # fmt: skip
     metrics = result.metrics()
