@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--episodes", type=int, default=100)
     ev.add_argument("--seed-offset", type=int, default=None, help="first seed (default: the eval offset)")
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean")
+    ev.add_argument("--sim-config-from", default=None, metavar="DEMO_DIR",
+                    help="evaluate in the sim config a demo folder was recorded with")
     ev.add_argument("--current-sim", action="store_true",
                     help="evaluate in the sim's default config, not the one the policy's demos were recorded in")
     ev.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
@@ -180,6 +182,8 @@ def _policy_eval(args: argparse.Namespace) -> int:
     seed_offset = EVAL_SEED_OFFSET if args.seed_offset is None else args.seed_offset
     recorded = None if args.current_sim else policy.config.extra.get("sim_config")
     try:
+        if args.sim_config_from:
+            recorded = demo_sim_config([args.sim_config_from])
         sim_config = make_sim_config(args.task, recorded)
     except ValueError as e:
         print(f"error: {e}; pass --current-sim to use the sim's defaults", file=sys.stderr)
