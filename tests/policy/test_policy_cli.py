@@ -44,3 +44,17 @@ def test_bc_train_reports_an_empty_demo_folder(tmp_path, capsys):
     rc = main(["bc", "train", "--demos", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "no demonstrations" in capsys.readouterr().err
+
+
+def test_demo_folders_with_different_cameras_are_refused(tmp_path):
+    from rlhf.policy.commands import demo_sim_config, make_sim_config
+
+    for name, eye in (("a", [1.0, 0.35, 0.9]), ("b", [1.0, 0.35, 0.85])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(
+            json.dumps({"task": "reach", "episodes": [], "config": {"task": "reach", "camera_eye": eye}})
+        )
+    assert demo_sim_config([str(tmp_path / "a")]) == {"camera_eye": [1.0, 0.35, 0.9]}
+    assert make_sim_config("pick_place", {"camera_eye": [1.0, 0.35, 0.9]}).task == "pick_place"
+    with pytest.raises(ValueError, match="camera_eye"):
+        demo_sim_config([str(tmp_path / "a"), str(tmp_path / "b")])
