@@ -233,8 +233,13 @@ class PolicyNodeConfig:
     """Per-tick status (std_msgs/String JSON: tick, version, head sha256, action, timing)."""
     torch_threads: int = 1
     """Torch CPU threads for inference (1 keeps the tick steady beside other processes)."""
+    tick_source: str = "steady"
+    """'steady': a thread on the steady clock with absolute deadlines (wall time, steadiest);
+    'ros_timer': a ROS timer in the executor (follows /clock when use_sim_time is set)."""
 
     def __post_init__(self) -> None:
+        if self.tick_source not in ("steady", "ros_timer"):
+            raise ValueError(f"PolicyNodeConfig.tick_source must be 'steady' or 'ros_timer', got {self.tick_source!r}")
         if not 0.5 <= self.control_hz <= 200.0:
             raise ValueError(f"PolicyNodeConfig.control_hz must be in [0.5, 200], got {self.control_hz}")
         if self.command_interface not in ("forward", "trajectory"):

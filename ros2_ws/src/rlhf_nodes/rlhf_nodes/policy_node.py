@@ -1,6 +1,7 @@
 """policy_node: runs the VLA policy at the control rate on the latest observation.
 
-Each tick (a timer at `control_hz`, in its own callback group): take the newest joint state and
+Each tick (`control_hz`; by default on the steady clock in a thread of its own, or through a ROS
+timer with `tick_source: ros_timer`, which follows /clock under use_sim_time): take the newest joint state and
 camera frame (skipped, and counted, if either is older than `max_obs_age_s`), ask the policy for
 an action (7 joint deltas + gripper), and publish it as ABSOLUTE targets, as a ros2_control arm
 takes them:
@@ -108,7 +109,17 @@ class PolicyNode(Node):
                 ok, message = self.load(self.cfg.head_path, head_only=True)
                 if not ok:
                     raise RuntimeError(f"policy_node: {message}")
-        self.create_timer(self.dt, self.control_callback, callback_group=control)
+        self._stop = threading.Event()
+        self.skipped_periods = 0
+        if self.cfg.tick_source == "ros_timer":
+            # A ROS timer: follows /clock with use_sim_time (a sim may run faster than real time).
+            self.create_timer(self.dt, self.control_callback, callback_group=control)
+            self._loop = None
+        else:
+            # Wall time: a thread of its own on the steady clock, with absolute deadlines, so
+            # neither the executor's scheduling nor a checkpoint load can delay or drift a tick.
+            self._loop = threading.Thread(target=self._control_loop, name="control-loop", daemon=True)
+            self._loop.start()
         self.get_logger().info(
             f"policy_node: {self.cfg.control_hz:g} Hz, '{self.cfg.command_interface}' commands to "
             f"{self.cfg.forward_command_topic if self.cfg.command_interface == 'forward' else self.cfg.trajectory_command_topic}; "
@@ -200,6 +211,26 @@ class PolicyNode(Node):
         return response
 
     # ------------------------------------------------------------------ control
+    def _control_loop(self) -> None:
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            next_t += self.dt
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            elif -delay > self.dt:
+                # More than a period late: skip the missed periods instead of bursting to catch up.
+                missed = int(-delay // self.dt)
+                self.skipped_periods += missed
+                next_t += missed * self.dt
+            if not self._stop.is_set():
+                self.control_callback()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.join(timeout=2.0)
+
     def control_callback(self) -> None:
         t_start = time.monotonic()
         self.tick += 1
@@ -237,6 +268,7 @@ class PolicyNode(Node):
             "tick": self.tick, "version": running.version, "head_sha256": running.head_sha256,
             "action": [round(float(a), 6) for a in action], "obs_age_ms": 1e3 * (t_start - min(js[0], img[0])),
             "infer_ms": 1e3 * (t_end - t_start), "t": t_start, "skipped": self.skipped,
+            "skipped_periods": self.skipped_periods,
         }
         self.pub_status.publish(String(data=json.dumps(status)))
 
