@@ -223,8 +223,14 @@ class PolicyNode(Node):
                 missed = int(-delay // self.dt)
                 self.skipped_periods += missed
                 next_t += missed * self.dt
-            if not self._stop.is_set():
+            if self._stop.is_set():
+                return
+            try:
                 self.control_callback()
+            except Exception as e:  # noqa: BLE001
+                if not self.context.ok():
+                    return  # shutting down: publishing on an invalidated context is not a fault
+                self.get_logger().error(f"tick {self.tick}: {type(e).__name__}: {e}", throttle_duration_sec=1.0)
 
     def close(self) -> None:
         self._stop.set()
