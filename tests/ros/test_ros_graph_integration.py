@@ -112,8 +112,11 @@ def test_episode_through_the_whole_graph(tmp_path, ros_domain_id):
     window = status[max(0, first_new - 5): first_new + 5]
     ticks = [s["tick"] for s in window]
     assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), f"ticks around the swap: {ticks}"
+    # The tick loop skips a period it missed rather than firing twice (and counts it), so a dropped
+    # tick would show as a skipped period or a gap of two or more periods.
+    assert window[-1]["skipped_periods"] == window[0]["skipped_periods"]
     gaps = np.diff([s["t"] for s in window])
-    assert np.all(gaps < 1.8 / CONTROL_HZ), f"tick gaps around the swap: {gaps}"
+    assert np.all(gaps < 1.9 / CONTROL_HZ), f"tick gaps around the swap: {gaps}"
     assert all(s["head_sha256"] == update["head_sha256"] for s in status[first_new:])
     assert all(s["head_sha256"] != update["head_sha256"] for s in status[:first_new])
     assert report["commands_after_update"] >= 3
