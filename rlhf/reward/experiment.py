@@ -160,6 +160,10 @@ def run(args: argparse.Namespace) -> dict:
 
     # 4. Train on growing label budgets; evaluate on held-out pairs against the gold ordering.
     feats = {eid: extract_features(t, args.image_size, not args.no_ee) for eid, t in episodes.items()}
+    overrides = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
     points = []
     for n in args.labels:
         subset = triples[:n]
@@ -171,6 +175,7 @@ def run(args: argparse.Namespace) -> dict:
             ensemble_size=args.ensemble,
             epochs=epochs_for(n, args.pair_epochs, args.min_epochs, args.max_epochs),
             seed=args.seed,
+            **overrides,
         )
         t1 = time.time()
         result = train_reward_model(episodes, subset, cfg, progress=not args.no_progress, features=feats)
@@ -251,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-checkpoint", type=int, default=1000, help="save the ensemble trained on this many labels"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="FIELD=JSON", help="extra RewardConfig field, e.g. dropout=0.2")
     p.add_argument("--no-progress", action="store_true")
     return p
 
