@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="imitate only this best fraction of the demos by gold quality metrics")
     train.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
     train.add_argument("--image-size", type=int, default=None, help="policy input image size, pixels")
+    train.add_argument("--no-velocities", action="store_true", help="hide joint velocities from the policy")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -46,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--episodes", type=int, default=100)
     ev.add_argument("--seed-offset", type=int, default=None, help="first seed (default: the eval offset)")
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean")
+    ev.add_argument("--n-action-steps", type=int, default=None,
+                    help="execute this many actions of each predicted chunk (default: the checkpoint's)")
     ev.add_argument("--sim-config-from", default=None, metavar="DEMO_DIR",
                     help="evaluate in the sim config a demo folder was recorded with")
     ev.add_argument("--current-sim", action="store_true",
@@ -143,7 +146,8 @@ def _bc_train(args: argparse.Namespace) -> int:
         return 2
     shape = {k: v for k, v in {"chunk_size": args.chunk_size, "image_size": args.image_size}.items() if v}
     # The policy remembers the sim config of its demos, so evaluation sees the same camera.
-    pcfg = PolicyConfig(**shape, extra={"task": task, "sim_config": sim_config})
+    pcfg = PolicyConfig(**shape, use_joint_velocities=not args.no_velocities,
+                        extra={"task": task, "sim_config": sim_config})  # fmt: skip
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 
     def eval_fn(policy, final: bool) -> dict[str, float]:
@@ -173,7 +177,8 @@ def _policy_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        policy = VLAPolicy.load(args.checkpoint, device=resolve_device(args.device))
+        overrides = {} if args.n_action_steps is None else {"n_action_steps": args.n_action_steps}
+        policy = VLAPolicy.load(args.checkpoint, device=resolve_device(args.device), **overrides)
         if args.head:
             policy.load_head(args.head)
     except CheckpointError as e:

@@ -49,6 +49,9 @@ class PolicyConfig:
     """Proprioception width: joint positions (7), joint velocities (7), gripper (1)."""
     action_dim: int = ACTION_DIM
     """Action width: 7 joint-position deltas (rad) + gripper command in [-1, 1]."""
+    use_joint_velocities: bool = True
+    """False hides joint velocities from the network (zeroed after normalisation): velocities leak
+    the previous action, and a BC policy that copies it stalls ("copycat" causal confusion)."""
     chunk_size: int = 4
     """Actions predicted per observation (the current one and the next chunk_size - 1)."""
     n_action_steps: int = 1

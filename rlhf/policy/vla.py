@@ -39,7 +39,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal
 
-from rlhf.constants import ACTION, ACTION_IS_PAD, OBS_IMAGE, OBS_INSTRUCTION, OBS_INSTRUCTION_EMB, OBS_STATE
+from rlhf.constants import (
+    ACTION,
+    ACTION_IS_PAD,
+    NUM_ARM_JOINTS,
+    OBS_IMAGE,
+    OBS_INSTRUCTION,
+    OBS_INSTRUCTION_EMB,
+    OBS_STATE,
+)
 from rlhf.policy import checkpoint as ckpt
 from rlhf.policy.action_head import GaussianActionHead
 from rlhf.policy.backbone import Backbone
@@ -144,7 +152,11 @@ class VLAPolicy(nn.Module):
         if state.shape != (b, self.config.state_dim):
             raise ValueError(f"{OBS_STATE} has shape {tuple(state.shape)}, expected ({b}, {self.config.state_dim})")
         emb = self.normalizer.normalize_instruction(self._instruction_embeddings(batch, b))
-        return images, self.normalizer.normalize_state(state), emb
+        state = self.normalizer.normalize_state(state)
+        if not self.config.use_joint_velocities:
+            state = torch.cat([state[:, :NUM_ARM_JOINTS], torch.zeros_like(state[:, NUM_ARM_JOINTS:-1]),
+                               state[:, -1:]], dim=1)  # fmt: skip
+        return images, state, emb
 
     # ------------------------------------------------------------------ network
     def features(self, batch: Mapping[str, Any]) -> torch.Tensor:

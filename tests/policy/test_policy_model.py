@@ -183,3 +183,14 @@ def test_head_distribution_from_cached_features_matches_distribution():
         feats = policy.features(batch)
         a, b = policy.distribution(batch), policy.head_distribution(feats)
     assert torch.equal(a.loc, b.loc) and torch.equal(a.scale, b.scale)
+
+
+def test_hidden_velocities_do_not_change_the_output():
+    policy = make_policy(use_joint_velocities=False)
+    batch = make_batch()
+    other = dict(batch)
+    other[OBS_STATE] = batch[OBS_STATE].clone()
+    other[OBS_STATE][:, 7:14] += 5.0  # velocities only
+    assert torch.equal(policy.features(batch), policy.features(other))
+    other[OBS_STATE][:, 0] += 1.0  # a joint position does matter
+    assert not torch.equal(policy.features(batch), policy.features(other))
