@@ -32,6 +32,8 @@ class RewardConfig:
     # ---------------------------------------------------------------- architecture
     cnn_channels: tuple[int, ...] = (8, 16, 16)
     """Output channels of the per-frame CNN's stride-2 conv layers."""
+    keypoints: int = 0
+    """Spatial-softmax keypoints read from the CNN's last map (0: a 2x2 average pool instead)."""
     d_model: int = 64
     """Width of the temporal transformer."""
     n_heads: int = 4
@@ -94,6 +96,8 @@ class RewardConfig:
             raise ValueError(f"RewardConfig.image_size must be in [8, 256], got {self.image_size}")
         if not self.cnn_channels or any(c <= 0 for c in self.cnn_channels):
             raise ValueError(f"RewardConfig.cnn_channels must be positive ints, got {self.cnn_channels}")
+        if self.keypoints < 0:
+            raise ValueError(f"RewardConfig.keypoints must be >= 0, got {self.keypoints}")
         if self.d_model <= 0 or self.n_heads <= 0 or self.d_model % self.n_heads:
             raise ValueError(
                 f"RewardConfig.n_heads ({self.n_heads}) must divide d_model ({self.d_model}), both > 0"

@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-checkpoint", type=int, default=1000, help="save the ensemble trained on this many labels"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", metavar="FIELD=JSON", help="extra RewardConfig field, e.g. dropout=0.2")
+    p.add_argument(
+        "--set", action="append", metavar="FIELD=JSON", help="extra RewardConfig field, e.g. dropout=0.2"
+    )
     p.add_argument("--no-progress", action="store_true")
     return p
 

@@ -26,7 +26,7 @@ from rlhf.reward.features import state_dim
 class FrameEncoder(nn.Module):
     """Small stride-2 CNN applied to every frame independently: (M, 3, S, S) -> (M, d_model)."""
 
-    def __init__(self, channels: tuple[int, ...], d_model: int) -> None:
+    def __init__(self, channels: tuple[int, ...], d_model: int, keypoints: int = 0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -35,13 +35,27 @@ class FrameEncoder(nn.Module):
             layers += [nn.Conv2d(c_in, c, k, stride=2, padding=k // 2), nn.GELU()]
             c_in = c
         self.conv = nn.Sequential(*layers)
-        # Spatial softmax would be nicer for positions; a 2x2 adaptive pool keeps coarse "where" info
-        # (global average pooling alone would discard where the arm and the object are).
-        self.pool = nn.AdaptiveAvgPool2d(2)
-        self.proj = nn.Linear(c_in * 4, d_model)
+        self.keypoints = keypoints
+        if keypoints:
+            # Spatial softmax: each keypoint map becomes its expected (x, y) image position, so the
+            # positions of the cube, the pad and the gripper come out as numbers.
+            self.kp = nn.Conv2d(c_in, keypoints, 1)
+            self.proj = nn.Linear(2 * keypoints + c_in, d_model)
+        else:
+            # A 2x2 adaptive pool keeps coarse "where" info (global pooling alone would discard it).
+            self.pool = nn.AdaptiveAvgPool2d(2)
+            self.proj = nn.Linear(c_in * 4, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.pool(self.conv(x)).flatten(1))
+        h = self.conv(x)
+        if not self.keypoints:
+            return self.proj(self.pool(h).flatten(1))
+        m, _, hh, ww = h.shape
+        attn = torch.softmax(self.kp(h).flatten(2), dim=-1)  # (M, K, H*W)
+        ys = torch.linspace(-1.0, 1.0, hh, device=x.device).repeat_interleave(ww)
+        xs = torch.linspace(-1.0, 1.0, ww, device=x.device).repeat(hh)
+        coords = torch.stack([attn @ xs, attn @ ys], dim=-1).flatten(1)  # (M, 2K)
+        return self.proj(torch.cat([coords, h.mean(dim=(2, 3))], dim=1))
 
 
 class RewardNet(nn.Module):
@@ -51,7 +65,9 @@ class RewardNet(nn.Module):
         super().__init__()
         self.config = config
         d = config.d_model
-        self.frame_encoder = FrameEncoder(config.cnn_channels, d) if config.use_images else None
+        self.frame_encoder = (
+            FrameEncoder(config.cnn_channels, d, config.keypoints) if config.use_images else None
+        )
         self.proprio = nn.Sequential(
             nn.Linear(state_dim(config.use_ee) + ACTION_DIM, d), nn.GELU(), nn.Linear(d, d)
         )

@@ -128,3 +128,26 @@ def test_attention_window_limits_context():
     # Two layers of a 3-step window reach back 4 steps: step 7 cannot see step 2, step 4 can.
     torch.testing.assert_close(r1[0, 7:], r2[0, 7:])
     assert not torch.allclose(r1[0, 2:5], r2[0, 2:5])
+
+
+def test_keypoint_encoder_finds_a_bright_blob():
+    from rlhf.reward.model import FrameEncoder
+
+    enc = FrameEncoder((8,), d_model=16, keypoints=4)
+    with torch.no_grad():
+        enc.conv[0].weight.fill_(0.0)
+        enc.conv[0].bias.fill_(0.0)
+        enc.conv[0].weight[:, 0, 2, 2] = 1.0  # channel sums the red centre pixel
+        enc.kp.weight.fill_(1.0)
+        enc.kp.bias.fill_(0.0)
+        img = torch.zeros(1, 3, 16, 16)
+        img[0, 0, 12:14, 2:4] = 50.0  # a bright blob at the lower left
+        h = enc.conv(img)
+        attn = torch.softmax(enc.kp(h).flatten(2), dim=-1)
+    peak = int(attn[0, 0].argmax())
+    row, col = divmod(peak, h.shape[-1])
+    assert row >= 5 and col <= 2  # lower left of the 8x8 map
+    assert enc(img).shape == (1, 16)
+    net = RewardNet(tiny_config(keypoints=4)).eval()
+    r, _ = net(*_inputs(n=2, length=5))
+    assert r.shape == (2, 5) and torch.isfinite(r).all()
