@@ -78,7 +78,7 @@ def record(args: argparse.Namespace) -> dict:
         },
         "safety_node": {"safety.control_period_s": period},
         "policy_node": {"policy_path": args.policy, "control_hz": args.control_hz,
-                        **({"head_path": args.head} if args.head else {})},
+                        "deterministic": not args.stochastic, **({"head_path": args.head} if args.head else {})},
         "recorder_node": {"store_root": args.store, "control_period_s": period},
     }
     log_dir = Path(args.log_dir)
@@ -145,6 +145,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--head", default="", help="optional head-only checkpoint loaded on top")
     ap.add_argument("--policy-version", default="", help="version recorded with each episode")
     ap.add_argument("--store", required=True, help="episode store folder")
+    ap.add_argument("--stochastic", action="store_true",
+                    help="policy_node samples from its Gaussian (two rollouts from one seed then differ)")
     ap.add_argument("--task", default="reach")
     ap.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], required=True, help="comma list")
     ap.add_argument("--image-size", type=int, default=64)
