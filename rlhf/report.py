@@ -82,7 +82,7 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 h1{border-bottom:2px solid #444} h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #bbb;padding:.3em .7em;text-align:right}
 th{background:#f0f0f0} caption{font-weight:600;text-align:left;padding:.3em 0}
-figure{margin:1em 0} img,video{max-width:100%} figcaption{color:#555;font-size:.9em}
+figure{margin:1em 0} img{max-width:100%} video{width:100%;max-width:640px;image-rendering:pixelated} figcaption{color:#555;font-size:.9em}
 pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.85em}
 """
 
