@@ -73,10 +73,13 @@ class DemoConfig:
     """Seeds every stage."""
     graph: bool = True
     """Record the first rollouts through the ROS graph (False: straight from the sim, no ROS needed)."""
+    torch_threads: int = 1
+    """torch CPU threads of this process. 1: the sim workers use the other cores, and on a busy 2-core
+    machine two OpenMP threads made BC steps ~20x slower than one."""
 
     def __post_init__(self) -> None:
         for name in ("demos", "bc_steps", "graph_states", "rounds", "pairs_per_round", "ppo_iterations_per_round",
-                     "episodes_per_iter", "reward_epochs", "eval_seeds", "num_envs", "image_size"):
+                     "episodes_per_iter", "reward_epochs", "eval_seeds", "num_envs", "image_size", "torch_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DemoConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.rounds < 1:
@@ -353,6 +356,7 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "demo_config.json", asdict(cfg))
     torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.torch_threads)
     stage = _Stages(log)
     rng = np.random.default_rng(cfg.seed)
     facts: dict[str, Any] = {"config": asdict(cfg)}

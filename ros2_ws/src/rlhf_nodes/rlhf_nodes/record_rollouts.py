@@ -46,10 +46,21 @@ class Driver(Node):
     def __init__(self) -> None:
         super().__init__("record_rollouts")
         self.sim_status: list[dict] = []
+        self.policy_ticks = 0
         self.create_subscription(String, "/sim_node/status", self.status_callback, qos.RELIABLE)
+        self.create_subscription(String, "/policy/status", self.policy_status_callback, qos.RELIABLE)
 
     def status_callback(self, msg: String) -> None:
         self.sim_status.append(json.loads(msg.data))
+
+    def policy_status_callback(self, msg: String) -> None:
+        # policy_node publishes a status only on ticks where it sent a command.
+        self.policy_ticks += 1
+
+    def wait_for_commands(self, n: int, timeout: float) -> None:
+        start = self.policy_ticks
+        if not self.spin_until(lambda: self.policy_ticks >= start + n, timeout):
+            raise TimeoutError(f"policy_node sent no commands within {timeout:.0f} s (see its log)")
 
     def spin_until(self, cond, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -91,12 +102,18 @@ def record(args: argparse.Namespace) -> dict:
     rclpy.init()
     driver = Driver()
     try:
+        # Warm up: the policy loads (and may embed a new instruction) before it sends its first command;
+        # no episode is recorded until commands flow.
+        driver.call(ResetSim, "/sim_node/reset", ResetSim.Request(task=args.task, seed=args.seeds[0]), args.timeout)
+        driver.wait_for_commands(3, 3 * args.timeout)
         for i, seed in enumerate(args.seeds):
             t0 = time.monotonic()
             reset = driver.call(ResetSim, "/sim_node/reset", ResetSim.Request(task=args.task, seed=seed), args.timeout)
             if not reset.success:
                 raise RuntimeError(f"reset failed: {reset.message}")
-            driver.spin_until(lambda: False, 0.3)  # the instruction reaches policy and recorder
+            # The new instruction reaches policy and recorder, and commands on the new episode flow. The
+            # sim's clock started at the reset, so a recording starts a few steps into the episode.
+            driver.wait_for_commands(2, args.timeout)
             start = driver.call(StartEpisode, "/recorder_node/start_episode", StartEpisode.Request(
                 task=args.task, instruction=reset.instruction, policy_version=args.policy_version), args.timeout)
             if not start.success:
