@@ -55,6 +55,7 @@ class RecorderNode(Node):
         self._js: tuple[int, np.ndarray, np.ndarray, float] | None = None
         self._img: np.ndarray | None = None
         self._gripper_command = 1.0
+        self._last_target: np.ndarray | None = None
         self.instruction = ""
         self.policy_version = ""
 
@@ -81,7 +82,24 @@ class RecorderNode(Node):
         arrays = joint_state_arrays(msg, self.cfg.joint_names)
         if arrays is not None:
             stamp = time_to_ns(msg.header.stamp) or self.get_clock().now().nanoseconds
+            self._hold_step_if_commandless()
             self._js = (stamp, *arrays)
+
+    def _hold_step_if_commandless(self) -> None:
+        """Record the current observation with the held target if a control period passed without a command.
+
+        When the arm and the policy tick on independent clocks at the same rate (sim_node and policy_node),
+        phase jitter can put two commands between one pair of observations and none between the next:
+        the arm then moved the whole step toward the target it still held. That step is recorded with
+        the held target, so no control step is lost; with faster joint states (a real arm) this adds at
+        most one step per control period, and only while commands stall.
+        """
+        with self._lock:
+            rec, js, target = self.recording, self._js, self._last_target
+            if rec is None or js is None or target is None or not rec.stamps_ns:
+                return
+            if js[0] - rec.stamps_ns[-1] >= 0.75 * self.cfg.control_period_s * 1e9:
+                rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command)
 
     def image_callback(self, msg: Image) -> None:
         img = image_to_array(msg)
@@ -132,6 +150,7 @@ class RecorderNode(Node):
             if js is None:
                 rec.dropped += 1
                 return
+            self._last_target = np.asarray(target, np.float64)
             rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command)
 
     # ------------------------------------------------------------------ services
