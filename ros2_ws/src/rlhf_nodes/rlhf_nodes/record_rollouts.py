@@ -111,9 +111,7 @@ def record(args: argparse.Namespace) -> dict:
             reset = driver.call(ResetSim, "/sim_node/reset", ResetSim.Request(task=args.task, seed=seed), args.timeout)
             if not reset.success:
                 raise RuntimeError(f"reset failed: {reset.message}")
-            # The new instruction reaches policy and recorder, and commands on the new episode flow. The
-            # sim's clock started at the reset, so a recording starts a few steps into the episode.
-            driver.wait_for_commands(2, args.timeout)
+            driver.spin_until(lambda: False, 0.3)  # the instruction reaches policy and recorder
             start = driver.call(StartEpisode, "/recorder_node/start_episode", StartEpisode.Request(
                 task=args.task, instruction=reset.instruction, policy_version=args.policy_version), args.timeout)
             if not start.success:
