@@ -375,12 +375,23 @@
   }
 
   // ------------------------------------------------------------------ wiring
-  $("btn-play").addEventListener("click", () => (clock.running ? pause() : play()));
-  $("btn-replay").addEventListener("click", async () => { await seek(0); if (!clock.running) await play(); });
-  $("btn-back").addEventListener("click", () => stepFrames(-1));
-  $("btn-fwd").addEventListener("click", () => stepFrames(1));
-  $("speed").addEventListener("change", (e) => setRate(parseFloat(e.target.value)));
-  $("seek").addEventListener("input", (e) => seek(parseFloat(e.target.value)));
+  // Transport actions (play, pause, seek, speed, frame step) are async: each pauses, seeks both videos
+  // and may restart them. Run them one after another, so a speed change followed at once by a seek
+  // cannot interleave and leave the clock stopped or the videos apart.
+  let transport = Promise.resolve();
+  function queued(fn) {
+    transport = transport.then(fn).catch((err) => console.error(err));
+    return transport;
+  }
+  const togglePlay = () => queued(() => (clock.running ? pause() : play()));
+  const replay = () => queued(async () => { await seek(0); if (!clock.running) await play(); });
+
+  $("btn-play").addEventListener("click", togglePlay);
+  $("btn-replay").addEventListener("click", replay);
+  $("btn-back").addEventListener("click", () => queued(() => stepFrames(-1)));
+  $("btn-fwd").addEventListener("click", () => queued(() => stepFrames(1)));
+  $("speed").addEventListener("change", (e) => { const r = parseFloat(e.target.value); queued(() => setRate(r)); });
+  $("seek").addEventListener("input", (e) => { const t = parseFloat(e.target.value); queued(() => seek(t)); });
   $("btn-mark").addEventListener("click", addMark);
   $("btn-tie").addEventListener("click", () => { overall = overall === "tie" ? null : "tie"; render(); });
   $("btn-canttell").addEventListener("click", () => { overall = overall === "cant_tell" ? null : "cant_tell"; render(); });
@@ -393,14 +404,16 @@
     if (tag === "TEXTAREA") return;
     const k = e.key.toLowerCase();
     let handled = true;
-    if (e.key === " ") clock.running ? pause() : play();
-    else if (e.key === "ArrowLeft") e.shiftKey ? seek(clockNow() - 1) : stepFrames(-1);
-    else if (e.key === "ArrowRight") e.shiftKey ? seek(clockNow() + 1) : stepFrames(1);
+    if (e.key === " ") togglePlay();
+    else if (e.key === "ArrowLeft") queued(() => (e.shiftKey ? seek(clockNow() - 1) : stepFrames(-1)));
+    else if (e.key === "ArrowRight") queued(() => (e.shiftKey ? seek(clockNow() + 1) : stepFrames(1)));
     else if (e.key === "[" || e.key === "]") {
-      const i = SPEEDS.indexOf(clock.rate);
-      const j = Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? 3 : i) + (e.key === "]" ? 1 : -1)));
-      setRate(SPEEDS[j]);
-    } else if (k === "r") seek(0).then(() => { if (!clock.running) play(); });
+      queued(() => {
+        const i = SPEEDS.indexOf(clock.rate);
+        const j = Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? 3 : i) + (e.key === "]" ? 1 : -1)));
+        return setRate(SPEEDS[j]);
+      });
+    } else if (k === "r") replay();
     else if (k === "m") addMark();
     else if (e.key >= "1" && e.key <= "9" && Number(e.key) <= item.axes.length) { focusAxis = Number(e.key) - 1; render(); }
     else if (k in AXIS_KEYS && !(e.shiftKey && k === "x")) answer(AXIS_KEYS[k], e.shiftKey);
