@@ -324,9 +324,16 @@ def _record_through_graph(cfg: DemoConfig, out: Path, bc_ckpt: Path, seeds: list
     proc = subprocess.run(cmd, env=env, text=True, capture_output=True)
     for line in proc.stdout.splitlines():
         log(f"   {line}")
-    if proc.returncode != 0 or not report.exists():
+    if not report.exists():
         raise RuntimeError(f"recording through the ROS graph failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(report.read_text())
+    rep = json.loads(report.read_text())
+    # One episode that could not be stored must not lose the others: report it and go on with the rest.
+    for err in rep.get("errors", []):
+        log(f"   warning: {err}")
+    if not rep.get("episodes"):
+        raise RuntimeError(f"no episode was recorded through the ROS graph (exit {proc.returncode}): "
+                           f"{rep.get('errors')} {proc.stderr[-2000:]}")
+    return rep
 
 
 def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=print) -> DemoResult:
@@ -391,7 +398,8 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
                     t = episode_store.load(row["episode_id"])
                     fidelity.append(ground_truth(t, row["seed"], env))
                     graph_trajs.append(t)
-                facts["graph"] = {"episodes": rep["episodes"], "replay": fidelity, "exit_codes": rep.get("exit_codes")}
+                facts["graph"] = {"episodes": rep["episodes"], "replay": fidelity, "exit_codes": rep.get("exit_codes"),
+                                  "errors": rep.get("errors", [])}
             else:
                 col = VectorRolloutCollector([_env_fn(cfg)] * cfg.num_envs, VLAAdapter(VLAPolicy.load(bc_ckpt)),
                                              mode="async" if cfg.num_envs > 1 else "sync", policy_version="bc",
