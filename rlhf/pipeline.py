@@ -277,13 +277,6 @@ class _Annotation:
         self.store.close()
 
 
-def _same_start_pairs(trajs, segment_steps: int, rng):
-    """Pairs of consecutive trajectories (same seed) on one common window of `segment_steps` steps."""
-    from rlhf.rl.loop import same_start_pairs
-
-    return same_start_pairs(trajs, segment_steps, rng)
-
-
 def _gold_agreement(model, pairs, episodes, gold) -> float:
     """Fraction of non-tie pairs whose order the reward model's segment returns get right (noise-free gold)."""
     right = total = 0
@@ -348,7 +341,7 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
     from rlhf.reward.train import train_reward_model
     from rlhf.rl.config import LoopConfig, PPOConfig
     from rlhf.rl.logging import MetricsLogger, plot_proxy_gold_kl
-    from rlhf.rl.loop import RLHFLoop
+    from rlhf.rl.loop import RLHFLoop, same_start_pairs
     from rlhf.rl.policy_adapter import VLAAdapter
     from rlhf.rl.ppo import PPOTrainer
     from rlhf.rl.reward_shaping import EnsembleStepReward
@@ -419,7 +412,7 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
         with stage("4. scripted-teacher preferences through the annotation server"):
             annotation.register(graph_trajs)
             episodes = {t.episode_id: t for t in graph_trajs}
-            pairs0 = _same_start_pairs(graph_trajs, seg_steps, rng)
+            pairs0 = same_start_pairs(graph_trajs, seg_steps, rng)
             annotation.label_pairs("round0", pairs0)
 
         rcfg = RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed, use_images=cfg.reward_use_images)
@@ -454,7 +447,7 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
                 # The round's rollouts come in same-seed pairs; before training on them, measure how well the
                 # current reward model orders them (a held-out check), then have the teacher label them.
                 trajs = pending.pop("trajs")
-                pairs = _same_start_pairs(trajs, seg_steps, rng)
+                pairs = same_start_pairs(trajs, seg_steps, rng)
                 agreement.append({"labels_before": float(len(annotation.triples())),
                                   "heldout_gold_agreement": _gold_agreement(trainer.reward_fn.model, pairs, eps,
                                                                             annotation.gold)})
