@@ -157,12 +157,32 @@ def load_manifest(directory: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
-def load_demos(directory: str | os.PathLike, only_successful: bool = False) -> list[Trajectory]:
-    """All trajectories listed in the folder's manifest, in file order."""
+def load_demos(
+    directory: str | os.PathLike,
+    only_successful: bool = False,
+    image_size: int | None = None,
+    progress: bool = False,
+) -> list[Trajectory]:
+    """All trajectories listed in the folder's manifest, in file order.
+
+    `image_size` resizes each episode's frames as it is read (area interpolation), so a large
+    dataset is held at the training resolution, never all at the camera's. Files are read by two
+    threads (decompression and resizing release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
     manifest = load_manifest(directory)
-    out = []
-    for row in manifest["episodes"]:
-        if only_successful and not row.get("success"):
-            continue
-        out.append(Trajectory.load(Path(directory) / row["file"]))
-    return out
+    rows = [r for r in manifest["episodes"] if not only_successful or r.get("success")]
+
+    def read(row: dict) -> Trajectory:
+        traj = Trajectory.load(Path(directory) / row["file"])
+        if image_size is not None and traj.images.shape[1:3] != (image_size, image_size):
+            from rlhf.policy.vision import resize_frames
+
+            traj = dataclasses.replace(traj, images=resize_frames(traj.images, image_size))
+        return traj
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        it = pool.map(read, rows)
+        return list(tqdm(it, total=len(rows), desc=f"load {Path(directory).name}", unit="ep", disable=not progress))

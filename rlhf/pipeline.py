@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -170,35 +169,6 @@ def ground_truth(traj, seed: int, env) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- annotation server
-class _Server:
-    """The annotation app on 127.0.0.1 (a free port) in a background thread."""
-
-    def __init__(self, app) -> None:
-        import socket
-
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the annotation server did not start")
-            time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 class _Annotation:
     """Pairs go into the preference store; the scripted teacher labels them through the server's API."""
 
@@ -207,6 +177,7 @@ class _Annotation:
 
         import httpx
 
+        from rlhf.annotate.background import BackgroundServer
         from rlhf.annotate.server import create_app
         from rlhf.prefs.store import PreferenceStore
         from rlhf.prefs.teacher import ScriptedTeacher
@@ -217,7 +188,7 @@ class _Annotation:
         self.episode_store = episode_store
         self.store = PreferenceStore(out / "prefs.sqlite", seed=cfg.seed)
         token = secrets.token_urlsafe(16)
-        self.server = _Server(create_app(self.store, admin_token=token))
+        self.server = BackgroundServer(create_app(self.store, admin_token=token)).start()
         self.admin = httpx.Client(base_url=self.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         self.teacher_cfg = TeacherConfig(beta=cfg.teacher_beta, mistake_rate=cfg.teacher_mistake_rate)
         teacher_token = ScriptedTeacher.register(self.admin, self.teacher_cfg)

@@ -40,7 +40,7 @@ from gymnasium import spaces
 
 from sim import panda
 from sim.config import SimConfig
-from sim.tasks import TASKS, EpisodeLayout, ObjectSpec
+from sim.tasks import STAND_LENGTH, STAND_RADIUS, STAND_RGB, TASKS, EpisodeLayout, ObjectSpec
 
 INSTRUCTION_CHARSET = string.ascii_lowercase + string.digits + " ,.'-"
 INSTRUCTION_MAX_LEN = 128
@@ -123,8 +123,20 @@ class PandaEnv(gym.Env):
         self._robot_rgba = {
             d[1]: tuple(d[7]) for d in p.getVisualShapeData(self.robot, physicsClientId=cid)
         }
+        # Stands: visual-only rods under floating objects (see ObjectSpec.on_stand), static bodies.
+        self._stands = {
+            i: self._create_stand() for i, spec in enumerate(self.task.objects) if spec.on_stand
+        }
         self._static_objects = [b for b, s in zip(self.objects, self.task.objects, strict=True) if s.mass == 0]
+        self._static_objects += list(self._stands.values())
         self._moving_objects = [b for b, s in zip(self.objects, self.task.objects, strict=True) if s.mass > 0]
+
+    def _create_stand(self) -> int:
+        vis = p.createVisualShape(
+            p.GEOM_CYLINDER, radius=STAND_RADIUS, length=STAND_LENGTH, rgbaColor=(*STAND_RGB, 1),
+            physicsClientId=self._cid,
+        )
+        return p.createMultiBody(0, -1, vis, (0, 0, -1), physicsClientId=self._cid)
 
     def _create_object(self, spec: ObjectSpec) -> int:
         cid = self._cid
@@ -165,6 +177,12 @@ class PandaEnv(gym.Env):
             quat = p.getQuaternionFromEuler((0, 0, float(yaw)))
             p.resetBasePositionAndOrientation(body, pos.tolist(), quat, physicsClientId=cid)
             p.resetBaseVelocity(body, (0, 0, 0), (0, 0, 0), physicsClientId=cid)
+        for i, stand in self._stands.items():
+            x, y, z = layout.positions[i]
+            top = z - self.task.objects[i].size[0]  # the rod ends at the ball's underside
+            p.resetBasePositionAndOrientation(
+                stand, (float(x), float(y), float(top - STAND_LENGTH / 2)), (0, 0, 0, 1), physicsClientId=cid
+            )
         table_rgb = np.array(TABLE_RGB)
         if rand.active("colours"):
             table_rgb = np.clip(table_rgb + rng.uniform(-rand.colour_jitter, rand.colour_jitter, 3), 0, 1)
@@ -403,6 +421,7 @@ class PandaEnv(gym.Env):
         """Show or hide bodies from the tiny renderer (alpha 0 is skipped; physics is untouched)."""
         cid = self._cid
         colours = {b: c for b, c in zip(self.objects, self.layout.colours, strict=True)}
+        colours.update({stand: STAND_RGB for stand in self._stands.values()})
         for b in bodies:
             rgba = self._table_rgba if b == self.table else (*colours[b], 1.0)
             p.changeVisualShape(b, -1, rgbaColor=rgba if visible else (1, 1, 1, 0), physicsClientId=cid)

@@ -43,6 +43,10 @@ GOAL_RADIUS = 0.04
 CYLINDER_RADIUS = 0.025
 CYLINDER_HALF_HEIGHT = 0.04
 
+STAND_RADIUS = 0.008  # m; the rod under a floating ball
+STAND_LENGTH = 0.6  # m; longer than any ball height: the part below the table top is hidden by it
+STAND_RGB = (0.55, 0.55, 0.58)
+
 REACH_TOLERANCE = 0.03
 PUSH_TOLERANCE = 0.03
 PLACE_TOLERANCE = 0.04
@@ -58,6 +62,10 @@ class ObjectSpec:
     size: tuple[float, ...]  # box: half extents; sphere: (radius,); cylinder/disc: (radius, half height)
     mass: float  # kg; 0 = static
     collides: bool = True
+    on_stand: bool = False
+    """Draw a thin vertical rod from the table up to the body (visual only, like a target on a
+    stand). Without it a floating ball's height is ambiguous along the camera ray: one camera sees
+    only its apparent size (a few pixels), while the rod's foot on the table fixes x, y."""
 
 
 @dataclass
@@ -122,8 +130,8 @@ class ReachTask(Task):
     name = "reach"
     time_limit_s = 8.0
     objects = (
-        ObjectSpec("target", "sphere", (BALL_RADIUS,), 0.0, collides=False),
-        ObjectSpec("distractor", "sphere", (BALL_RADIUS,), 0.0, collides=False),
+        ObjectSpec("target", "sphere", (BALL_RADIUS,), 0.0, collides=False, on_stand=True),
+        ObjectSpec("distractor", "sphere", (BALL_RADIUS,), 0.0, collides=False, on_stand=True),
     )
 
     def sample(self, rng: np.random.Generator, rand: RandomizationConfig) -> EpisodeLayout:

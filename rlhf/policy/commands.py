@@ -1,10 +1,11 @@
-"""`rlhf bc train` and `rlhf policy eval`. Registration is argparse only; torch loads in handlers."""
+"""`rlhf bc train`, `rlhf bc dagger` and `rlhf policy eval`. Registration is argparse only; torch loads in handlers."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 
@@ -12,30 +13,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bc = subparsers.add_parser("bc", help="behavioural cloning")
     bc_sub = bc.add_subparsers(dest="bc_command", metavar="BC_COMMAND")
     train = bc_sub.add_parser("train", help="train a VLA policy on demonstrations")
-    train.add_argument("--demos", action="append", required=True, metavar="DIR",
-                       help="demonstration folder (repeatable)")
-    train.add_argument("--out", required=True, help="output folder (policy/, best/, metrics.jsonl, summary.json)")
-    train.add_argument("--task", default=None, help="sim task for evaluation (default: the demos' task)")
-    train.add_argument("--steps", type=int, default=None, help="optimiser steps")
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--lr", type=float, default=None)
-    train.add_argument("--time-budget-min", type=float, default=None, help="wall-clock budget, minutes")
-    train.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (0: end only)")
-    train.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (0: none)")
-    train.add_argument("--final-eval-episodes", type=int, default=None,
-                       help="episodes of the final evaluation (default: --eval-episodes)")
-    train.add_argument("--include-failures", action="store_true", help="also imitate unsuccessful demos")
-    train.add_argument("--max-demos", type=int, default=None, help="use at most this many demos")
-    train.add_argument("--keep-fraction", type=float, default=1.0,
-                       help="imitate only this best fraction of the demos by gold quality metrics")
-    train.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
-    train.add_argument("--image-size", type=int, default=None, help="policy input image size, pixels")
-    train.add_argument("--no-velocities", action="store_true", help="hide joint velocities from the policy")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_bc_arguments(train)
     train.set_defaults(func=_bc_train)
+    dagger = bc_sub.add_parser(
+        "dagger", help="BC, then rounds of policy rollouts relabelled by the sim's scripted expert (DAgger)"
+    )
+    _add_bc_arguments(dagger)
+    dagger.add_argument("--rounds", type=int, default=3, help="DAgger rounds after the initial BC")
+    dagger.add_argument("--steps-per-round", type=int, default=6000, help="optimiser steps after each round")
+    dagger.add_argument("--episodes-per-round", type=int, default=100, help="relabelled rollouts per round")
+    dagger.add_argument("--beta", type=float, default=0.5,
+                        help="probability of executing the expert's action in the first round")
+    dagger.add_argument("--beta-decay", type=float, default=0.5, help="beta is multiplied by this each round")
+    dagger.set_defaults(func=_bc_train)
     bc.set_defaults(func=lambda args: (bc.print_help(), 2)[1])
 
     pol = subparsers.add_parser("policy", help="inspect and evaluate policies")
@@ -61,8 +51,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pol.set_defaults(func=lambda args: (pol.print_help(), 2)[1])
 
 
-def load_demo_folder(folder: str | Path) -> list:
-    """Trajectories of a demo folder: its manifest's episodes (`rlhf demos`), else every *.npz in it."""
+def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demos", action="append", required=True, metavar="DIR",
+                       help="demonstration folder (repeatable)")
+    p.add_argument("--out", required=True, help="output folder (policy/, best/, metrics.jsonl, summary.json)")
+    p.add_argument("--task", default=None, help="sim task for evaluation (default: the demos' task)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--time-budget-min", type=float, default=None, help="wall-clock budget, minutes")
+    p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (0: end only)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (0: none)")
+    p.add_argument("--final-eval-episodes", type=int, default=None,
+                       help="episodes of the final evaluation (default: --eval-episodes)")
+    p.add_argument("--include-failures", action="store_true", help="also imitate unsuccessful demos")
+    p.add_argument("--max-demos", type=int, default=None, help="use at most this many demos")
+    p.add_argument("--keep-fraction", type=float, default=1.0,
+                       help="imitate only this best fraction of the demos by gold quality metrics")
+    p.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
+    p.add_argument("--image-size", type=int, default=None, help="policy input image size, pixels")
+    p.add_argument("--no-velocities", action="store_true", help="hide joint velocities from the policy")
+    p.add_argument("--image-shift", type=int, default=None,
+                       help="random-shift augmentation, pixels (0: off; a fixed camera needs little)")
+    p.add_argument("--stem-stride", type=int, default=None, help="stride of the CNN's first layer")
+    p.add_argument("--cnn-channels", type=str, default=None,
+                       help="comma-separated output channels of the CNN's layers, e.g. 32,64,64")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def load_demo_folder(folder: str | Path, image_size: int | None = None, progress: bool = False) -> list:
+    """Trajectories of a demo folder: its manifest's episodes (`rlhf demos`), else every *.npz in it.
+    `image_size` resizes frames while reading (see `rlhf.demos.load_demos`)."""
     from rlhf.trajectory import Trajectory
 
     folder = Path(folder)
@@ -71,7 +93,7 @@ def load_demo_folder(folder: str | Path) -> list:
     if (folder / "manifest.json").exists():  # a dataset written by `rlhf demos`
         from rlhf.demos import load_demos
 
-        return list(load_demos(folder))
+        return load_demos(folder, image_size=image_size, progress=progress)
     return [Trajectory.load(p) for p in sorted(folder.rglob("*.npz"))]
 
 
@@ -117,9 +139,13 @@ def _bc_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Frames are resized as they are read: the policy only ever sees its own input size.
+    image_size = args.image_size or PolicyConfig.image_size
     demos = []
+    t_load = time.perf_counter()
     for folder in args.demos:
-        demos.extend(load_demo_folder(folder))
+        demos.extend(load_demo_folder(folder, image_size=image_size, progress=not args.no_progress))
+    print(f"bc: read {len(demos)} demos in {time.perf_counter() - t_load:.0f} s", file=sys.stderr)
     if args.max_demos is not None:
         demos = demos[: args.max_demos]
     if not demos:
@@ -132,6 +158,7 @@ def _bc_train(args: argparse.Namespace) -> int:
         return 2
     overrides = {k: v for k, v in {
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "eval_every": args.eval_every,
+        "image_shift": args.image_shift,
         "time_budget_s": None if args.time_budget_min is None else args.time_budget_min * 60.0,
     }.items() if v is not None}  # fmt: skip
     bc_cfg = BCConfig(
@@ -144,7 +171,15 @@ def _bc_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    shape = {k: v for k, v in {"chunk_size": args.chunk_size, "image_size": args.image_size}.items() if v}
+    try:
+        channels = None if args.cnn_channels is None else tuple(int(c) for c in args.cnn_channels.split(","))
+    except ValueError:
+        print(f"error: --cnn-channels must be comma-separated integers, got {args.cnn_channels!r}", file=sys.stderr)
+        return 2
+    shape = {k: v for k, v in {
+        "chunk_size": args.chunk_size, "image_size": args.image_size, "stem_stride": args.stem_stride,
+        "cnn_channels": channels,
+    }.items() if v}  # fmt: skip
     # The policy remembers the sim config of its demos, so evaluation sees the same camera.
     pcfg = PolicyConfig(**shape, use_joint_velocities=not args.no_velocities,
                         extra={"task": task, "sim_config": sim_config})  # fmt: skip
@@ -159,6 +194,23 @@ def _bc_train(args: argparse.Namespace) -> int:
         ).metrics()
 
     print(f"bc: {len(demos)} demos, task {task}, device {resolve_device(args.device)}")
+    if args.bc_command == "dagger":
+        from rlhf.policy.dagger import DaggerConfig, train_dagger
+
+        try:
+            dcfg = DaggerConfig(
+                rounds=args.rounds, initial_steps=bc_cfg.steps, steps_per_round=args.steps_per_round,
+                episodes_per_round=args.episodes_per_round, beta=args.beta, beta_decay=args.beta_decay,
+                time_budget_s=bc_cfg.time_budget_s, seed=args.seed,
+            )  # fmt: skip
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        dres = train_dagger(demos, args.out, task, dcfg, bc_cfg, pcfg, eval_fn=eval_fn,
+                            sim_config=make_sim_config(task, sim_config), progress=not args.no_progress)  # fmt: skip
+        print(json.dumps({"rounds": len(dres.rounds) - 1, "train_seconds": round(dres.seconds, 1),
+                          "checkpoint": str(dres.checkpoint), **dres.final_metrics}, indent=2))  # fmt: skip
+        return 0
     result = train_bc(demos, args.out, bc_cfg, pcfg, eval_fn=eval_fn, progress=not args.no_progress)
     print(json.dumps({"steps": result.steps, "train_seconds": round(result.train_seconds, 1),
                       "checkpoint": str(result.checkpoint), **result.final_metrics}, indent=2))  # fmt: skip

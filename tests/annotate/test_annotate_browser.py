@@ -9,8 +9,9 @@ import os
 import time
 
 import pytest
-from annotate_helpers import LiveServer, episodes_for
+from annotate_helpers import episodes_for
 
+from rlhf.annotate.background import BackgroundServer
 from rlhf.annotate.server import create_app
 from rlhf.constants import PREFERENCE_AXES
 from rlhf.prefs.campaign import CampaignConfig
@@ -52,7 +53,7 @@ def site(tmp_path_factory, video_dir):
     store.add_pair("calib", "ep0", "ep1", kind="calibration", known_label=LABEL_A,
                    known_axes={a: LABEL_A for a in PREFERENCE_AXES}, a_on_left=True)
     tokens = {name: store.add_annotator(name) for name in ("sync", "keys", "calib")}
-    with LiveServer(create_app(store, admin_token="adm")) as srv:
+    with BackgroundServer(create_app(store, admin_token="adm")) as srv:
         yield srv, store, tokens
     store.close()
 

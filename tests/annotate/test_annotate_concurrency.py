@@ -12,8 +12,9 @@ from collections import Counter
 
 import httpx
 import pytest
-from annotate_helpers import LiveServer, episodes_for
+from annotate_helpers import episodes_for
 
+from rlhf.annotate.background import BackgroundServer
 from rlhf.annotate.server import create_app
 from rlhf.constants import PREFERENCE_AXES
 from rlhf.prefs.campaign import CampaignConfig
@@ -69,7 +70,7 @@ def test_twenty_annotators_for_a_minute(store, video_dir):
                     return
                 accepted[name].append((item, r.json()["label_id"]))
 
-    with LiveServer(create_app(store, admin_token="adm")) as srv:
+    with BackgroundServer(create_app(store, admin_token="adm")) as srv:
         threads = [threading.Thread(target=annotator, args=(n, t, srv.url)) for n, t in tokens.items()]
         t0 = time.monotonic()
         for t in threads:

@@ -12,20 +12,20 @@ import sys
 import time
 
 import rclpy
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rlhf_msgs.msg import EpisodeInfo, PolicyUpdate, RewardScore
 from rlhf_msgs.srv import EmergencyStop, EndEpisode, LoadPolicy, ResetSim, ScoreEpisode, StartEpisode, Train
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
+from rlhf_nodes.graph_client import GraphClient
 from rlhf_nodes.msg_dict import message_to_dict
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class Driver(Node):
+class Driver(GraphClient):
     def __init__(self) -> None:
         super().__init__("graph_driver")
         self.status: list[dict] = []
@@ -46,24 +46,6 @@ class Driver(Node):
             "velocities": [list(p.velocities) for p in msg.points],
             "times": [p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in msg.points],
         })
-
-    def spin_until(self, cond, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if cond():
-                return True
-            rclpy.spin_once(self, timeout_sec=0.05)
-        return cond()
-
-    def call(self, srv_type, name: str, request, timeout: float):
-        client = self.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {name} did not appear in {timeout} s")
-        future = client.call_async(request)
-        self.spin_until(future.done, timeout)
-        if not future.done():
-            raise TimeoutError(f"service {name} did not answer in {timeout} s")
-        return future.result()
 
 
 def main() -> int:

@@ -151,3 +151,30 @@ def test_async_vector_env_steps() -> None:
     obs, r, term, trunc, info = venv.step(np.zeros((2, 8), np.float32))
     assert obs["joint_positions"].shape == (2, 7) and list(info["seed"]) == [0, 1]
     venv.close()
+
+
+def test_reach_balls_stand_on_rods_that_end_under_them_and_are_drawn() -> None:
+    """Each floating ball has a visual rod from the table to its underside (a height cue for one
+    camera); the rod appears in the frame, in the cached and the full render alike."""
+    import pybullet as p
+
+    from sim.tasks import BALL_RADIUS, STAND_LENGTH, STAND_RGB
+
+    cfg = SimConfig(task="reach", image_size=96)
+    env = PandaEnv(cfg)
+    full = PandaEnv(dataclasses.replace(cfg, cache_static_background=False))
+    obs, info = env.reset(seed=3)
+    full_obs, _ = full.reset(seed=3)
+    assert len(env._stands) == 2
+    for i, stand in env._stands.items():
+        (x, y, z), _ = p.getBasePositionAndOrientation(stand, physicsClientId=env.client_id)
+        ball = info["object_positions"][i]
+        assert np.allclose([x, y], ball[:2], atol=1e-6)
+        assert z + STAND_LENGTH / 2 == pytest.approx(ball[2] - BALL_RADIUS, abs=1e-6)
+        # Only collision-free bodies: the rods never touch the arm.
+        assert p.getCollisionShapeData(stand, -1, physicsClientId=env.client_id) == ()
+    for image in (obs["image"], full_obs["image"]):
+        grey = np.abs(image.astype(float) - 255 * np.array(STAND_RGB)).max(axis=2) < 25
+        assert grey.sum() >= 10, "no rod-coloured pixels in the frame"
+    env.close()
+    full.close()

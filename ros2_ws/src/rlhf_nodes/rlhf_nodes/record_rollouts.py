@@ -22,11 +22,11 @@ from pathlib import Path
 
 import rclpy
 from ament_index_python.packages import get_package_prefix
-from rclpy.node import Node
 from rlhf_msgs.srv import EndEpisode, ResetSim, StartEpisode
 from std_msgs.msg import String
 
 from rlhf_nodes import qos
+from rlhf_nodes.graph_client import GraphClient
 from rlhf_nodes.msg_dict import message_to_dict
 
 
@@ -40,7 +40,7 @@ def _node_cmd(name: str, params: dict) -> list[str]:
     return cmd
 
 
-class Driver(Node):
+class Driver(GraphClient):
     """Calls the services and watches the sim's status topic for the end of each episode."""
 
     def __init__(self) -> None:
@@ -61,23 +61,6 @@ class Driver(Node):
         start = self.policy_ticks
         if not self.spin_until(lambda: self.policy_ticks >= start + n, timeout):
             raise TimeoutError(f"policy_node sent no commands within {timeout:.0f} s (see its log)")
-
-    def spin_until(self, cond, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if cond():
-                return True
-            rclpy.spin_once(self, timeout_sec=0.05)
-        return cond()
-
-    def call(self, srv_type, name: str, request, timeout: float):
-        client = self.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {name} did not appear within {timeout:.0f} s")
-        future = client.call_async(request)
-        if not self.spin_until(future.done, timeout):
-            raise TimeoutError(f"service {name} did not answer within {timeout:.0f} s")
-        return future.result()
 
 
 def record(args: argparse.Namespace) -> dict:
