@@ -60,6 +60,9 @@ class DaggerConfig:
     """Wall-clock budget of everything: initial BC, rollouts and every round's training, s."""
     seed: int = 0
     """Seeds rollouts and the mixing draws."""
+    eval_each_round: bool = True
+    """Run the (non-final) evaluation after the initial BC and after every round, so the summary
+    shows what each round bought."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "episodes_per_round"):
@@ -148,6 +151,10 @@ def collect_relabelled(
     return out, stats
 
 
+def _rate(row: dict[str, Any]) -> str:
+    return f"eval success {row['eval/success_rate']:.0%}" if "eval/success_rate" in row else ""
+
+
 @dataclass
 class DaggerResult:
     policy: VLAPolicy
@@ -196,10 +203,16 @@ def train_dagger(
                                 warmup_steps=min(round_cfg.warmup_steps, steps // 5), seed=bc_cfg.seed + r)  # fmt: skip
         return train_bc(data, out / f"round_{r}", c, policy_config, eval_fn=None, progress=progress, init_policy=init)
 
+    def round_eval(policy: VLAPolicy) -> dict[str, float]:
+        if eval_fn is None or not cfg.eval_each_round:
+            return {}
+        return {k: v for k, v in eval_fn(policy, False).items() if k.startswith("eval/")}
+
     res = train(0, cfg.initial_steps, None)
     policy = res.policy
-    rounds.append({"round": 0, "bc_steps": res.steps, "data_episodes": len(data), "seconds": round(time.perf_counter() - start, 1)})
-    log(f"dagger: initial BC {res.steps} steps on {len(data)} demos ({rounds[-1]['seconds']} s)")
+    rounds.append({"round": 0, "bc_steps": res.steps, "data_episodes": len(data),
+                   "seconds": round(time.perf_counter() - start, 1), **round_eval(policy)})  # fmt: skip
+    log(f"dagger: initial BC {res.steps} steps on {len(data)} demos ({rounds[-1]['seconds']} s) {_rate(rounds[-1])}")
     beta = cfg.beta
     for r in range(1, cfg.rounds + 1):
         if left() < 60:
@@ -212,9 +225,11 @@ def train_dagger(
         res = train(r, cfg.steps_per_round, policy)
         policy = res.policy
         rounds.append({"round": r, "beta": beta, "new_episodes": len(new), "data_episodes": len(data),
-                       "bc_steps": res.steps, "seconds": round(time.perf_counter() - start, 1), **stats})  # fmt: skip
+                       "bc_steps": res.steps, "seconds": round(time.perf_counter() - start, 1), **stats,
+                       **round_eval(policy)})  # fmt: skip
         log(f"dagger: round {r}: beta {beta:.2f}, rollouts succeeded {stats['dagger/rollout_success_rate']:.0%} "
-            f"({stats['dagger/policy_step_fraction']:.0%} policy steps), {res.steps} steps, {rounds[-1]['seconds']} s")
+            f"({stats['dagger/policy_step_fraction']:.0%} policy steps), {res.steps} steps, {rounds[-1]['seconds']} s "
+            f"{_rate(rounds[-1])}")
         beta *= cfg.beta_decay
     train_seconds = time.perf_counter() - start
     checkpoint = policy.save(out / "policy")

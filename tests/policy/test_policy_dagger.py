@@ -92,8 +92,18 @@ def test_train_dagger_runs_rounds_and_writes_a_summary(tmp_path):
     env.close()
     cfg = DaggerConfig(rounds=2, initial_steps=10, steps_per_round=5, episodes_per_round=2, beta=0.5, beta_decay=0.5)
     bc_cfg = BCConfig(batch_size=8, warmup_steps=2, log_every=5, device="cpu")
-    res = train_dagger(demos, tmp_path, "reach", cfg, bc_cfg, TINY, sim_config=SIM, progress=False,
+    calls = []
+
+    def eval_fn(policy, final):
+        calls.append(final)
+        return {"eval/success_rate": 0.1 * len(calls), "gold/path_length_m": 1.0}
+
+    res = train_dagger(demos, tmp_path, "reach", cfg, bc_cfg, TINY, eval_fn=eval_fn, sim_config=SIM, progress=False,
                        log=lambda _: None)  # fmt: skip
+    # One evaluation after the initial BC and after each round, then the final one.
+    assert calls == [False, False, False, True]
+    assert [r["eval/success_rate"] for r in res.rounds] == pytest.approx([0.1, 0.2, 0.3])
+    assert res.final_metrics["eval/success_rate"] == pytest.approx(0.4)
     assert [r["round"] for r in res.rounds] == [0, 1, 2]
     assert [r["beta"] for r in res.rounds[1:]] == [0.5, 0.25]
     assert [r["data_episodes"] for r in res.rounds] == [4, 6, 8]
