@@ -344,7 +344,7 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
 
     with stage("2. behavioural cloning"):
         bc = train_bc(demos, out / "bc", BCConfig(steps=cfg.bc_steps, eval_every=0, seed=cfg.seed, device="cpu",
-                                                   warmup_steps=min(200, cfg.bc_steps // 5)), PolicyConfig())
+                                                   warmup_steps=min(200, cfg.bc_steps // 5)), PolicyConfig(image_size=cfg.image_size))
         bc_ckpt = bc.checkpoint
         facts["bc"] = {"steps": bc.steps, "train_seconds": bc.train_seconds}
 

@@ -37,6 +37,9 @@ class ExperimentConfig:
     """Scripted demonstrations (mixed styles) for BC."""
     bc_steps: int = 1500
     """BC optimiser steps."""
+    bc_checkpoint: str = ""
+    """A trained BC policy checkpoint (e.g. from `rlhf bc dagger`) to refine instead of training one
+    here from `demos`; the demos and BC stages are then skipped."""
     pref_states: int = 40
     """Initial states with two BC rollouts each for preference data."""
     windows_per_pair: int = 3
@@ -109,12 +112,17 @@ def _bc(cfg: ExperimentConfig, work: Path, demos) -> Path:
     from rlhf.policy.bc import BCConfig, train_bc
     from rlhf.policy.config import PolicyConfig
 
+    if cfg.bc_checkpoint:
+        if not (Path(cfg.bc_checkpoint) / "config.json").exists():
+            raise FileNotFoundError(f"ExperimentConfig.bc_checkpoint {cfg.bc_checkpoint}: no policy checkpoint there")
+        return Path(cfg.bc_checkpoint)
+
     ckpt = work / "bc" / "policy"
     if (ckpt / "config.json").exists():
         return ckpt
     res = train_bc(demos, work / "bc", BCConfig(steps=cfg.bc_steps, eval_every=0, seed=cfg.seed, device="cpu",
                                                  warmup_steps=min(200, cfg.bc_steps // 5)),
-                   PolicyConfig(), progress=False)
+                   PolicyConfig(image_size=cfg.image_size), progress=False)
     return res.checkpoint
 
 
@@ -272,7 +280,7 @@ def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, lo
     torch.set_num_threads(1)  # small networks: threads only contend with the env processes
     timer = Timer()
     t0 = time.perf_counter()
-    demos = _demos(cfg, work)
+    demos = [] if cfg.bc_checkpoint else _demos(cfg, work)
     timer.add("demos", t0)
     log(f"demos: {len(demos)} ({timer.seconds['demos']} s)")
     t0 = time.perf_counter()
