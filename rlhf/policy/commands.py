@@ -19,9 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dagger", help="BC, then rounds of policy rollouts relabelled by the sim's scripted expert (DAgger)"
     )
     _add_bc_arguments(dagger)
-    dagger.add_argument("--rounds", type=int, default=3, help="DAgger rounds after the initial BC")
-    dagger.add_argument("--steps-per-round", type=int, default=6000, help="optimiser steps after each round")
-    dagger.add_argument("--episodes-per-round", type=int, default=100, help="relabelled rollouts per round")
+    dagger.add_argument("--rounds", type=int, default=2, help="DAgger rounds after the initial BC")
+    dagger.add_argument("--steps-per-round", type=int, default=4000, help="optimiser steps after each round")
+    dagger.add_argument("--episodes-per-round", type=int, default=150, help="relabelled rollouts per round")
     dagger.add_argument("--beta", type=float, default=0.5,
                         help="probability of executing the expert's action in the first round")
     dagger.add_argument("--beta-decay", type=float, default=0.5, help="beta is multiplied by this each round")

@@ -42,13 +42,13 @@ DAGGER_SEED_OFFSET = 3_000_000
 class DaggerConfig:
     """Rounds, budgets and the expert/policy mixing of DAgger."""
 
-    rounds: int = 3
+    rounds: int = 2
     """Rounds of rollouts + relabelling + training after the initial BC."""
     initial_steps: int = 12000
     """BC optimiser steps on the demonstrations before the first round."""
-    steps_per_round: int = 6000
+    steps_per_round: int = 4000
     """Optimiser steps after each round (training continues from the current weights)."""
-    episodes_per_round: int = 100
+    episodes_per_round: int = 150
     """Policy rollouts relabelled by the expert per round."""
     beta: float = 0.5
     """Probability of executing the expert's action (instead of the policy's) in the first round."""
