@@ -44,6 +44,9 @@ class DemoConfig:
     """Scripted demonstrations (mixed styles) for BC."""
     bc_steps: int = 1500
     """BC optimiser steps."""
+    bc_checkpoint: str = ""
+    """A trained policy checkpoint (e.g. from `rlhf bc dagger`) to refine instead of the small BC
+    trained here; stages 1-2 are then skipped. Use the camera size it was trained on (`image_size`)."""
     graph_states: int = 6
     """Initial states recorded through the ROS graph, two stochastic BC rollouts each."""
     rounds: int = 2
@@ -263,6 +266,31 @@ def _gold_agreement(model, pairs, episodes, gold) -> float:
 
 
 # --------------------------------------------------------------------------- the stages
+def _demos_and_bc(cfg: DemoConfig, out: Path, stage, facts: dict[str, Any]) -> Path:
+    """Stages 1-2: scripted mixed-quality demonstrations, then BC on them; returns the checkpoint."""
+    from rlhf.policy.bc import BCConfig, train_bc
+    from rlhf.policy.config import PolicyConfig
+    from rlhf.rollout import run_episode
+    from sim.demonstrators import make_demonstrator
+
+    with stage("1. scripted demonstrations"):
+        env = _env_fn(cfg)()
+        demos = [
+            run_episode(env, make_demonstrator(cfg.task, "mixed", 500_000 + i), 500_000 + i, episode_id=f"demo-{i:04d}")
+            for i in range(cfg.demos)
+        ]
+        for d in demos:
+            d.save(out / "demos" / f"{d.episode_id}.npz")
+        env.close()
+        facts["demos"] = {"count": len(demos), "success_rate": float(np.mean([bool(d.success) for d in demos]))}
+
+    with stage("2. behavioural cloning"):
+        bc = train_bc(demos, out / "bc", BCConfig(steps=cfg.bc_steps, eval_every=0, seed=cfg.seed, device="cpu",
+                                                   warmup_steps=min(200, cfg.bc_steps // 5)), PolicyConfig(image_size=cfg.image_size))
+        facts["bc"] = {"steps": bc.steps, "train_seconds": bc.train_seconds}
+    return bc.checkpoint
+
+
 def _record_through_graph(cfg: DemoConfig, out: Path, bc_ckpt: Path, seeds: list[int], log) -> dict:
     """Run `rlhf_nodes.record_rollouts` as its own process (the core never imports rclpy)."""
     exe = shutil.which("record_rollouts")
@@ -305,8 +333,6 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
     import torch
 
     from rlhf.episodes.store import EpisodeStore
-    from rlhf.policy.bc import BCConfig, train_bc
-    from rlhf.policy.config import PolicyConfig
     from rlhf.policy.vla import VLAPolicy
     from rlhf.reward.config import RewardConfig
     from rlhf.reward.train import train_reward_model
@@ -317,8 +343,6 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
     from rlhf.rl.ppo import PPOTrainer
     from rlhf.rl.reward_shaping import EnsembleStepReward
     from rlhf.rl.rollouts import VectorRolloutCollector
-    from rlhf.rollout import run_episode
-    from sim.demonstrators import make_demonstrator
 
     cfg = cfg or DemoConfig()
     out = Path(out_dir)
@@ -332,21 +356,19 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
     rng = np.random.default_rng(cfg.seed)
     facts: dict[str, Any] = {"config": asdict(cfg)}
 
-    with stage("1. scripted demonstrations"):
-        env = _env_fn(cfg)()
-        demos = [
-            run_episode(env, make_demonstrator(cfg.task, "mixed", 500_000 + i), 500_000 + i, episode_id=f"demo-{i:04d}")
-            for i in range(cfg.demos)
-        ]
-        for d in demos:
-            d.save(out / "demos" / f"{d.episode_id}.npz")
-        facts["demos"] = {"count": len(demos), "success_rate": float(np.mean([bool(d.success) for d in demos]))}
+    if cfg.bc_checkpoint:
+        from rlhf.policy.checkpoint import CheckpointError
 
-    with stage("2. behavioural cloning"):
-        bc = train_bc(demos, out / "bc", BCConfig(steps=cfg.bc_steps, eval_every=0, seed=cfg.seed, device="cpu",
-                                                   warmup_steps=min(200, cfg.bc_steps // 5)), PolicyConfig(image_size=cfg.image_size))
-        bc_ckpt = bc.checkpoint
-        facts["bc"] = {"steps": bc.steps, "train_seconds": bc.train_seconds}
+        try:
+            VLAPolicy.load(cfg.bc_checkpoint)  # fail now, with the checkpoint's own message
+        except (CheckpointError, FileNotFoundError) as e:
+            raise RuntimeError(f"bc_checkpoint {cfg.bc_checkpoint}: {e}") from e
+        log(f"== 1-2. refining the trained policy {cfg.bc_checkpoint} (no demonstrations, no BC here)")
+        bc_ckpt = Path(cfg.bc_checkpoint)
+        facts["bc"] = {"checkpoint": str(bc_ckpt)}
+    else:
+        bc_ckpt = _demos_and_bc(cfg, out, stage, facts)
+    env = _env_fn(cfg)()  # for the seeded replays that give graph recordings their gold metrics
 
     episode_store = EpisodeStore(out / "episodes")
     annotation = _Annotation(out, episode_store, cfg, log)
