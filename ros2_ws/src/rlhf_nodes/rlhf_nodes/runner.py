@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from collections.abc import Callable
 
 import rclpy
@@ -11,7 +14,8 @@ from rclpy.signals import SignalHandlerOptions
 
 
 def run(node_factory: Callable[[], Node], args=None, threads: int = 1) -> None:
-    """Build the node, spin it (`threads` > 1: a multi-threaded executor), close it, shut down.
+    """Build the node, spin it (`threads` > 1: a multi-threaded executor), close it, shut down, and
+    end the process (exit status 0, or 1 when the node failed). Only for a node's `main`.
 
     Uses the rclpy.init / spin / shutdown form that works on Humble, Jazzy and Kilted.
     """
@@ -20,6 +24,7 @@ def run(node_factory: Callable[[], Node], args=None, threads: int = 1) -> None:
     # returns from a blocking wait. A node started by a launcher is usually stopped with SIGTERM.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.ALL)
     node = None
+    code = 0
     executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
     try:
         node = node_factory()
@@ -29,9 +34,11 @@ def run(node_factory: Callable[[], Node], args=None, threads: int = 1) -> None:
         pass
     except Exception:
         # A callback that was publishing when the signal invalidated the context fails with an
-        # RCLError: that is the shutdown, not a fault. Anything raised while running is re-raised.
+        # RCLError: that is the shutdown, not a fault. Anything raised while running is printed and
+        # makes the exit status 1.
         if rclpy.ok():
-            raise
+            traceback.print_exc()
+            code = 1
     finally:
         if node is not None:
             close = getattr(node, "close", None)
@@ -43,3 +50,10 @@ def run(node_factory: Callable[[], Node], args=None, threads: int = 1) -> None:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+    # The process ends here, without the interpreter's exit-time joins: concurrent.futures joins the
+    # executor's worker threads at exit, so one still inside a callback kept a node alive past
+    # SIGTERM until its launcher killed it (seen as exit -9 in the graph integration test). Every
+    # writer was flushed by close() above.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
