@@ -141,6 +141,7 @@ class VectorRolloutCollector:
         all_seeds = seeds + [seeds[-1] + 1_000_003 * (j + 1) for j in range(n - k)]
         t0 = time.perf_counter()
         obs, info = self.envs.reset(seed=all_seeds)
+        obs = _with_instructions(obs, info)
         self.step_time += time.perf_counter() - t0
         builders = [_Builder(seed=s) for s in seeds]
         head = self.policy.policy.action_head
@@ -175,6 +176,7 @@ class VectorRolloutCollector:
                         b.feats.append(feats_np[i])
                 t0 = time.perf_counter()
                 obs, _reward, terminated, truncated, info = self.envs.step(actions)
+                obs = _with_instructions(obs, info)
                 self.step_time += time.perf_counter() - t0
                 self.env_steps += n
                 steps += 1
@@ -252,15 +254,25 @@ class VectorRolloutCollector:
 def make_vector_env(env_fns: Sequence[EnvFn], mode: str = "async"):
     """A gymnasium vector env: one process per env ("async", when there are several) or in-process.
 
-    Async envs do not use gymnasium's shared-memory observations: those cannot hold a Text space,
-    and every instruction came back as a string of 'a's. The policy then conditioned on a nonsense
-    instruction and drove to either ball (reach success 35% against 60% in-process, same seeds).
-    Pickling the observations through the pipe costs little beside rendering them."""
+    Async envs pass observations through shared memory, which cannot hold a Text space: the
+    "instruction" observation comes back as 'aaaa...'. Read instructions from the infos instead
+    (`_with_instructions`). (Turning shared memory off is worse in gymnasium 1.4: its workers then
+    never clear the next-step autoreset flag on reset, and the next episode starts from a random seed.)"""
     import gymnasium as gym
 
     if mode == "async" and len(env_fns) > 1:
-        return gym.vector.AsyncVectorEnv(list(env_fns), shared_memory=False)
+        return gym.vector.AsyncVectorEnv(list(env_fns))
     return gym.vector.SyncVectorEnv(list(env_fns))
+
+
+def _with_instructions(obs: dict, info: dict) -> dict:
+    """The vector env's observations with each env's instruction taken from its info, when it has one
+    (see `make_vector_env`: shared-memory observations turn it into 'aaaa...'). Without this the
+    policy conditioned on a nonsense instruction: reach success 35% against 60% in-process, same seeds."""
+    instr = info.get("instruction") if isinstance(info, dict) else None
+    if instr is None or "instruction" not in obs:
+        return obs
+    return {**obs, "instruction": [str(x) for x in instr]}
 
 
 def measure_raw_env_rate(env_fns: Sequence[EnvFn], steps: int, mode: str = "async", seed: int = 0) -> float:
