@@ -53,8 +53,8 @@ class ExperimentConfig:
     episodes_per_iter: int = 16
     """PPO episodes per iteration."""
     kl_coef: float = 0.3
-    """PPO KL coefficient (fixed). With a BC policy's small std, 0.02-0.1 let the per-episode KL reach
-    10-58 nats and gold PPO lose success; 0.3-1.0 with lr 1e-4 gained (bench/results/rl.md)."""
+    """PPO KL coefficient (fixed). With a BC policy's small std, 0.1 with lr 3e-4 let the per-episode
+    KL reach 10-58 nats; PPO still loses success at 0.3 / 1e-4 (bench/results/rl.md, run E)."""
     ppo_learning_rate: float = 1e-4
     """PPO head learning rate."""
     dpo_epochs: int = 30
