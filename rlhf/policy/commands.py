@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demos", action="append", required=True, metavar="DIR",
-                       help="demonstration folder (repeatable)")
+                   help="demonstration folder (repeatable)")
     p.add_argument("--out", required=True, help="output folder (policy/, best/, metrics.jsonl, summary.json)")
     p.add_argument("--task", default=None, help="sim task for evaluation (default: the demos' task)")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps")
@@ -63,19 +63,19 @@ def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (0: end only)")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (0: none)")
     p.add_argument("--final-eval-episodes", type=int, default=None,
-                       help="episodes of the final evaluation (default: --eval-episodes)")
+                   help="episodes of the final evaluation (default: --eval-episodes)")
     p.add_argument("--include-failures", action="store_true", help="also imitate unsuccessful demos")
     p.add_argument("--max-demos", type=int, default=None, help="use at most this many demos")
     p.add_argument("--keep-fraction", type=float, default=1.0,
-                       help="imitate only this best fraction of the demos by gold quality metrics")
+                   help="imitate only this best fraction of the demos by gold quality metrics")
     p.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
     p.add_argument("--image-size", type=int, default=None, help="policy input image size, pixels")
     p.add_argument("--no-velocities", action="store_true", help="hide joint velocities from the policy")
     p.add_argument("--image-shift", type=int, default=None,
-                       help="random-shift augmentation, pixels (0: off; a fixed camera needs little)")
+                   help="random-shift augmentation, pixels (0: off; a fixed camera needs little)")
     p.add_argument("--stem-stride", type=int, default=None, help="stride of the CNN's first layer")
     p.add_argument("--cnn-channels", type=str, default=None,
-                       help="comma-separated output channels of the CNN's layers, e.g. 32,64,64")
+                   help="comma-separated output channels of the CNN's layers, e.g. 32,64,64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -10,7 +10,7 @@ kinematics to the object), so they can label any state, not just their own.
 Each round executes the expert's action with probability `beta` (decaying over rounds) and the
 policy's otherwise, so early rounds stay near useful states while later ones see the policy's own.
 
-    rlhf bc dagger --demos d_reach --out run --rounds 3 ...
+    rlhf bc dagger --demos d_reach --out run --rounds 2 ...
 """
 
 from __future__ import annotations
