@@ -31,7 +31,7 @@ def test_tiny_demo_runs_every_stage_and_writes_the_report(tmp_path, ros_domain_i
     # Episodes really went through the graph: bags in the store, nodes exited cleanly.
     graph = facts["graph"]
     assert len(graph["episodes"]) == 2
-    assert all(code == 0 for code in graph["exit_codes"].values())
+    assert all(code == 0 for code in graph["exit_codes"].values()), graph["exit_codes"]
     assert all((out / "episodes" / "bags" / e["episode_id"]).is_dir() for e in graph["episodes"])
     # Labels arrived through the annotation server: one campaign per round plus the first.
     assert [a["campaign"] for a in facts["annotation"]] == ["round0", "round1", "round2"]

@@ -39,6 +39,10 @@ class EpisodeBuilder:
     """Commands not recorded: no observation yet, or past max_steps."""
     replaced: int = 0
     """Commands that replaced an earlier command for the same observation."""
+    held: int = 0
+    """Steps recorded with the held target because no command came in that control period."""
+    observations: int = 0
+    """Joint states received while recording (to tell lost observations from lost commands)."""
 
     def add_step(
         self, stamp_ns: int, image: np.ndarray | None, q: np.ndarray | None, qd: np.ndarray | None,
@@ -93,7 +97,8 @@ class EpisodeBuilder:
             policy_version=self.policy_version,
             success=success,
             extra={"start_time_ns": int(stamps[0]), "dropped_commands": int(self.dropped),
-                   "replaced_commands": int(self.replaced)},
+                   "replaced_commands": int(self.replaced), "held_steps": int(self.held),
+                   "observations_received": int(self.observations)},
         )
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rlhf_msgs.msg import PolicyUpdate
 from rlhf_msgs.srv import EmergencyStop, LoadPolicy
@@ -85,21 +84,15 @@ class PolicyNode(Node):
         self.estopped = False
         self.dt = 1.0 / self.cfg.control_hz
 
-        sensors = MutuallyExclusiveCallbackGroup()
-        control = MutuallyExclusiveCallbackGroup()
-        loads = MutuallyExclusiveCallbackGroup()
         self.pub_forward = self.create_publisher(Float64MultiArray, self.cfg.forward_command_topic, qos.RELIABLE)
         self.pub_traj = self.create_publisher(JointTrajectory, self.cfg.trajectory_command_topic, qos.RELIABLE)
         self.pub_status = self.create_publisher(String, self.cfg.status_topic, qos.RELIABLE)
-        self.create_subscription(JointState, self.cfg.joint_states_topic, self.joint_states_callback, qos.SENSOR,
-                                 callback_group=sensors)
-        self.create_subscription(Image, self.cfg.image_topic, self.image_callback, qos.SENSOR, callback_group=sensors)
-        self.create_subscription(String, self.cfg.instruction_topic, self.instruction_callback, qos.LATCHED,
-                                 callback_group=sensors)
-        self.create_subscription(PolicyUpdate, self.cfg.update_topic, self.update_callback, qos.LATCHED,
-                                 callback_group=loads)
-        self.create_service(LoadPolicy, "~/load_policy", self.load_policy_callback, callback_group=loads)
-        self.create_service(EmergencyStop, "~/emergency_stop", self.estop_callback, callback_group=sensors)
+        self.create_subscription(JointState, self.cfg.joint_states_topic, self.joint_states_callback, qos.SENSOR)
+        self.create_subscription(Image, self.cfg.image_topic, self.image_callback, qos.SENSOR)
+        self.create_subscription(String, self.cfg.instruction_topic, self.instruction_callback, qos.LATCHED)
+        self.create_subscription(PolicyUpdate, self.cfg.update_topic, self.update_callback, qos.LATCHED)
+        self.create_service(LoadPolicy, "~/load_policy", self.load_policy_callback)
+        self.create_service(EmergencyStop, "~/emergency_stop", self.estop_callback)
 
         if self.cfg.policy_path:
             ok, message = self.load(self.cfg.policy_path, head_only=False)
@@ -113,7 +106,7 @@ class PolicyNode(Node):
         self.skipped_periods = 0
         if self.cfg.tick_source == "ros_timer":
             # A ROS timer: follows /clock with use_sim_time (a sim may run faster than real time).
-            self.create_timer(self.dt, self.control_callback, callback_group=control)
+            self.create_timer(self.dt, self.control_callback)
             self._loop = None
         else:
             # Wall time: a thread of its own on the steady clock, with absolute deadlines, so
@@ -319,7 +312,7 @@ def _head_sha(policy: Any) -> str:
 
 
 def main(args=None) -> None:
-    run(PolicyNode, args, threads=3)
+    run(PolicyNode, args)
 
 
 if __name__ == "__main__":

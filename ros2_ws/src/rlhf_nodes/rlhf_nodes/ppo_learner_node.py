@@ -21,7 +21,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rlhf_msgs.msg import PolicyUpdate, RewardScore
 from rlhf_msgs.srv import Train
@@ -103,12 +102,12 @@ class LearnerNode(Node):
             no_gold = (lambda t: np.zeros(len(t)), lambda t: {})
             self.trainer = PPOTrainer(self.adapter, self.collector, self.reward_fn, self.ppo_cfg,
                                       gold_fn=no_gold[0], gold_metrics_fn=no_gold[1], progress=False)
-            self.create_subscription(RewardScore, self.cfg.reward_topic, self.score_callback, qos.RELIABLE)
+            self.create_subscription(RewardScore, self.cfg.reward_topic, self.score_callback, qos.BACKLOG)
         else:
             self.store = None
             self.trainer, self.collector = self._sim_trainer(PPOTrainer)
         self.pub = self.create_publisher(PolicyUpdate, self.cfg.update_topic, qos.LATCHED)
-        self.create_service(Train, "~/train", self.train_callback, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_service(Train, "~/train", self.train_callback)
         self.get_logger().info(
             f"ppo_learner_node: mode {self.cfg.mode}, base {self.base_version}, heads to {self.out_dir.resolve()}"
         )
@@ -210,7 +209,7 @@ class LearnerNode(Node):
 
 
 def main(args=None) -> None:
-    run(LearnerNode, args, threads=2)
+    run(LearnerNode, args)
 
 
 if __name__ == "__main__":

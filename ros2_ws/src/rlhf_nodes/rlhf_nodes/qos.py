@@ -1,4 +1,4 @@
-"""The two QoS profiles of the graph: sensor data (best effort, latest only) and reliable commands/results."""
+"""The QoS profiles of the graph: sensor data (best effort, latest only), reliable commands/results, latched state."""
 
 from __future__ import annotations
 
@@ -15,3 +15,6 @@ LATCHED = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
 """State that late joiners need (the current instruction, the latest policy update)."""
+
+BACKLOG = QoSProfile(depth=1000, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+"""Results a node must not miss while a long service call (a PPO update) holds its executor."""

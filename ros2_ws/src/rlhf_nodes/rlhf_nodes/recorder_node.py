@@ -13,7 +13,6 @@ import threading
 import uuid
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rlhf_msgs.msg import EpisodeInfo
 from rlhf_msgs.srv import EndEpisode, StartEpisode
@@ -59,22 +58,17 @@ class RecorderNode(Node):
         self.instruction = ""
         self.policy_version = ""
 
-        streams = MutuallyExclusiveCallbackGroup()
-        services = MutuallyExclusiveCallbackGroup()
         self.pub_info = self.create_publisher(EpisodeInfo, self.cfg.episode_topic, qos.RELIABLE)
-        self.create_subscription(JointState, self.cfg.joint_states_topic, self.joint_states_callback, qos.SENSOR,
-                                 callback_group=streams)
-        self.create_subscription(Image, self.cfg.image_topic, self.image_callback, qos.SENSOR, callback_group=streams)
+        self.create_subscription(JointState, self.cfg.joint_states_topic, self.joint_states_callback, qos.SENSOR)
+        self.create_subscription(Image, self.cfg.image_topic, self.image_callback, qos.SENSOR)
         self.create_subscription(Float64MultiArray, self.cfg.forward_command_topic, self.forward_callback,
-                                 qos.RELIABLE, callback_group=streams)
+                                 qos.RELIABLE)
         self.create_subscription(JointTrajectory, self.cfg.trajectory_command_topic, self.trajectory_callback,
-                                 qos.RELIABLE, callback_group=streams)
-        self.create_subscription(String, self.cfg.instruction_topic, self.instruction_callback, qos.LATCHED,
-                                 callback_group=streams)
-        self.create_subscription(String, self.cfg.policy_status_topic, self.policy_status_callback, qos.RELIABLE,
-                                 callback_group=streams)
-        self.create_service(StartEpisode, "~/start_episode", self.start_callback, callback_group=services)
-        self.create_service(EndEpisode, "~/end_episode", self.end_callback, callback_group=services)
+                                 qos.RELIABLE)
+        self.create_subscription(String, self.cfg.instruction_topic, self.instruction_callback, qos.LATCHED)
+        self.create_subscription(String, self.cfg.policy_status_topic, self.policy_status_callback, qos.RELIABLE)
+        self.create_service(StartEpisode, "~/start_episode", self.start_callback)
+        self.create_service(EndEpisode, "~/end_episode", self.end_callback)
         self.get_logger().info(f"recorder_node: storing episodes in {self.store.root.resolve()}")
 
     # ------------------------------------------------------------------ streams
@@ -82,6 +76,9 @@ class RecorderNode(Node):
         arrays = joint_state_arrays(msg, self.cfg.joint_names)
         if arrays is not None:
             stamp = time_to_ns(msg.header.stamp) or self.get_clock().now().nanoseconds
+            rec = self.recording
+            if rec is not None:
+                rec.observations += 1
             self._hold_step_if_commandless()
             self._js = (stamp, *arrays)
 
@@ -99,7 +96,8 @@ class RecorderNode(Node):
             if rec is None or js is None or target is None or not rec.stamps_ns:
                 return
             if js[0] - rec.stamps_ns[-1] >= 0.75 * self.cfg.control_period_s * 1e9:
-                rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command)
+                if rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
+                    rec.held += 1
 
     def image_callback(self, msg: Image) -> None:
         img = image_to_array(msg)
@@ -205,7 +203,10 @@ class RecorderNode(Node):
         response.message = f"stored {rec.episode_id}: {len(traj)} steps, {traj.duration:.2f} s"
         response.info = info
         self.pub_info.publish(info)
-        self.get_logger().info(response.message + (f" ({rec.dropped} commands without observation)" if rec.dropped else ""))
+        self.get_logger().info(
+            f"{response.message} ({rec.observations} joint states received, {rec.held} steps held, "
+            f"{rec.replaced} commands replaced, {rec.dropped} dropped)"
+        )
         return response
 
     def _episode_info(self, traj, record) -> EpisodeInfo:
@@ -245,7 +246,7 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> None:
-    run(RecorderNode, args, threads=2)
+    run(RecorderNode, args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rlhf_msgs.msg import EpisodeInfo, RewardScore
 from rlhf_msgs.srv import ScoreEpisode
@@ -44,10 +43,9 @@ class RewardNode(Node):
         self._score_lock = threading.Lock()
         self._queue: queue.Queue[EpisodeInfo | None] = queue.Queue()
         self.pub = self.create_publisher(RewardScore, self.cfg.reward_topic, qos.RELIABLE)
-        group = MutuallyExclusiveCallbackGroup()
         if self.cfg.auto_score:
             self.create_subscription(EpisodeInfo, self.cfg.episode_topic, self.episode_callback, qos.RELIABLE)
-        self.create_service(ScoreEpisode, "~/score_episode", self.score_callback, callback_group=group)
+        self.create_service(ScoreEpisode, "~/score_episode", self.score_callback)
         self._worker = threading.Thread(target=self._work, name="reward-scoring", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -126,7 +124,7 @@ class RewardNode(Node):
 
 
 def main(args=None) -> None:
-    run(RewardNode, args, threads=2)
+    run(RewardNode, args)
 
 
 if __name__ == "__main__":
