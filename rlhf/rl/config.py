@@ -78,12 +78,22 @@ class PPOConfig:
     """Width of the critic's two hidden layers."""
     checkpoint_every: int = 5
     """Save the head and critic every this many iterations (and at the end); 0: only at the end."""
+    exploration_log_std: float | None = None
+    """Set the head's log std (normalised action units, every action dimension) before PPO starts,
+    for the trained head and the KL reference alike; None keeps what BC learned. BC fits the std to
+    its demonstrations' residuals, which suits neither exploring nor the KL: on reach it learned
+    log std -0.4..-0.6 for the joints (noise that dominates the gold return through jerk) and -5,
+    the floor, for the gripper its demonstrations never move, where any drift of the mean through
+    the shared layers costs tens of nats of KL per episode."""
+    critic_warmup_iterations: int = 0
+    """First iterations in which only the critic learns (the head is frozen): a fresh critic's
+    advantages are noise, and a policy update on noise moves a good BC policy away from what works."""
 
     def __post_init__(self) -> None:
         for name in ("iterations", "episodes_per_iter", "update_epochs", "minibatch_size", "critic_hidden",
                      "kl_horizon"):
             _check(getattr(self, name) >= 1, f"PPOConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("num_envs", "max_episode_steps", "checkpoint_every"):
+        for name in ("num_envs", "max_episode_steps", "checkpoint_every", "critic_warmup_iterations"):
             _check(getattr(self, name) >= 0, f"PPOConfig.{name} must be >= 0, got {getattr(self, name)}")
         _check(self.vector_mode in ("async", "sync"), f"PPOConfig.vector_mode must be 'async' or 'sync', got {self.vector_mode!r}")
         _check(0.0 < self.gamma <= 1.0, f"PPOConfig.gamma must be in (0, 1], got {self.gamma}")
@@ -94,6 +104,8 @@ class PPOConfig:
         for name in ("ent_coef", "target_kl", "kl_coef", "reward_std_coef"):
             v = getattr(self, name)
             _check(math.isfinite(v) and v >= 0, f"PPOConfig.{name} must be >= 0, got {v}")
+        _check(self.exploration_log_std is None or math.isfinite(self.exploration_log_std),
+               f"PPOConfig.exploration_log_std must be finite or None, got {self.exploration_log_std}")
         _check(self.kl_mode in ("fixed", "adaptive"), f"PPOConfig.kl_mode must be 'fixed' or 'adaptive', got {self.kl_mode!r}")
         _check(self.kl_estimator in ("sample", "closed_form"),
                f"PPOConfig.kl_estimator must be 'sample' or 'closed_form', got {self.kl_estimator!r}")

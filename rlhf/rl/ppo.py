@@ -42,6 +42,18 @@ GoldFn = Callable[[Trajectory], np.ndarray]
 GoldMetricsFn = Callable[[Trajectory], dict[str, float]]
 
 
+def set_log_std(head: nn.Module, value: float) -> None:
+    """Give a Gaussian head the log std `value` in every dimension (state-independent afterwards)."""
+    with torch.no_grad():
+        if isinstance(getattr(head, "log_std", None), nn.Parameter):
+            head.log_std.fill_(value)
+        elif isinstance(getattr(head, "log_std_layer", None), nn.Linear):
+            head.log_std_layer.weight.zero_()
+            head.log_std_layer.bias.fill_(value)
+        else:
+            raise TypeError(f"{type(head).__name__} has neither a log_std parameter nor a log_std_layer to set")
+
+
 def _default_gold() -> tuple[GoldFn, GoldMetricsFn]:
     from sim.metrics import gold_metrics, gold_step_rewards
 
@@ -85,6 +97,8 @@ class PPOTrainer:
         # of the head as it was at the start (the BC policy).
         freeze_backbone(policy)
         self.head: nn.Module = policy.policy.action_head
+        if c.exploration_log_std is not None:
+            set_log_std(self.head, c.exploration_log_std)
         self.reference_head = copy.deepcopy(self.head).eval()
         for p in self.reference_head.parameters():
             p.requires_grad_(False)
@@ -200,6 +214,7 @@ class PPOTrainer:
         stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
         gen = torch.Generator().manual_seed(c.seed * 7919 + self.iteration)
         stop = False
+        warming_up = self.iteration < c.critic_warmup_iterations
         for _epoch in range(c.update_epochs):
             b_inds = torch.randperm(n, generator=gen)
             for start in range(0, n, mb):
@@ -217,20 +232,21 @@ class PPOTrainer:
                     new_values, b_returns[mb_inds], b_values[mb_inds] if c.clip_value else None, c.clip_coef
                 )
                 # Head and critic have disjoint parameters, so one backward serves both optimisers.
-                loss = pg_loss - c.ent_coef * entropy + v_loss
+                loss = v_loss if warming_up else pg_loss - c.ent_coef * entropy + v_loss
                 self.head_optimizer.zero_grad()
                 self.critic_optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.head.parameters(), c.max_grad_norm)
                 nn.utils.clip_grad_norm_(self.critic.parameters(), c.max_grad_norm)
-                self.head_optimizer.step()
                 self.critic_optimizer.step()
+                if not warming_up:
+                    nn.utils.clip_grad_norm_(self.head.parameters(), c.max_grad_norm)
+                    self.head_optimizer.step()
                 stats["policy_loss"].append(float(pg_loss.detach()))
                 stats["value_loss"].append(float(v_loss.detach()))
                 stats["entropy"].append(float(entropy.detach()))
                 stats["approx_kl"].append(float(diag["approx_kl"]))
                 stats["clipfrac"].append(float(diag["clipfrac"]))
-            if c.target_kl > 0 and stats["approx_kl"][-1] > c.target_kl:
+            if not warming_up and c.target_kl > 0 and stats["approx_kl"][-1] > c.target_kl:
                 stop = True
                 break
         var_y = float(b_returns.var()) if n > 1 else 0.0
@@ -239,6 +255,7 @@ class PPOTrainer:
         out = {f"losses/{k}": float(np.mean(v)) for k, v in stats.items()}
         out["losses/explained_variance"] = explained
         out["losses/early_stop"] = float(stop)
+        out["losses/critic_warmup"] = float(warming_up)
         return out
 
     # ------------------------------------------------------------------ loop

@@ -63,6 +63,20 @@ def test_update_changes_only_head_and_critic():
         assert key in m and np.isfinite(m[key]), key
 
 
+def test_critic_warmup_trains_only_the_critic_first():
+    tr = make_trainer(0.1, critic_warmup_iterations=1)
+    head = {k: v.clone() for k, v in tr.head.state_dict().items()}
+    critic = {k: v.clone() for k, v in tr.critic.state_dict().items()}
+    m = tr.step()
+    assert m["losses/critic_warmup"] == 1.0
+    for k, v in tr.head.state_dict().items():
+        assert torch.equal(v, head[k]), f"head param {k} changed during the critic warm-up"
+    assert any(not torch.equal(v, critic[k]) for k, v in tr.critic.state_dict().items()), "critic did not change"
+    m = tr.step()
+    assert m["losses/critic_warmup"] == 0.0
+    assert any(not torch.equal(v, head[k]) for k, v in tr.head.state_dict().items()), "head did not change after it"
+
+
 @pytest.mark.slow
 def test_high_kl_coef_stays_near_reference_and_zero_kl_overoptimises_hackable_reward():
     free = make_trainer(0.0)
