@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -59,6 +60,11 @@ class DemoConfig:
     """PPO episodes per iteration."""
     kl_coef: float = 0.05
     """KL penalty coefficient (fixed) to the BC policy."""
+    exploration_log_std: float = -2.0
+    """PPO's log std of the action head (normalised units), set for the policy and the KL reference
+    (PPOConfig.exploration_log_std): BC's own std is too wide for the joints and ~0 for the gripper."""
+    critic_warmup_iterations: int = 2
+    """First PPO iterations that train only the critic (PPOConfig.critic_warmup_iterations)."""
     reward_epochs: int = 15
     """Reward-model epochs per (re)training."""
     reward_use_images: bool = False
@@ -88,6 +94,10 @@ class DemoConfig:
             raise ValueError("DemoConfig.rounds must be >= 1")
         if self.kl_coef < 0:
             raise ValueError(f"DemoConfig.kl_coef must be >= 0, got {self.kl_coef}")
+        if self.critic_warmup_iterations < 0:
+            raise ValueError(f"DemoConfig.critic_warmup_iterations must be >= 0, got {self.critic_warmup_iterations}")
+        if not math.isfinite(self.exploration_log_std):
+            raise ValueError(f"DemoConfig.exploration_log_std must be finite, got {self.exploration_log_std}")
 
 
 @dataclass
@@ -425,7 +435,9 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
             )
             logger = MetricsLogger(out / "ppo", tensorboard=True)
             pcfg = PPOConfig(iterations=cfg.rounds * cfg.ppo_iterations_per_round, episodes_per_iter=cfg.episodes_per_iter,
-                             kl_coef=cfg.kl_coef, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=0)
+                             kl_coef=cfg.kl_coef, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=0,
+                             exploration_log_std=cfg.exploration_log_std,
+                             critic_warmup_iterations=cfg.critic_warmup_iterations)
             trainer = PPOTrainer(policy, collector, EnsembleStepReward(model), pcfg, logger=logger,
                                  out_dir=out / "ppo", progress=True)
             pending: dict[str, Any] = {}

@@ -23,6 +23,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kl-target", type=float, help="PPOConfig.kl_target")
     p.add_argument("--reward-std-coef", type=float, help="PPOConfig.reward_std_coef (mean - k * std)")
     p.add_argument("--learning-rate", type=float, help="PPOConfig.learning_rate")
+    p.add_argument("--exploration-log-std", type=float,
+                   help="PPOConfig.exploration_log_std: the head's log std (normalised units) for PPO; default BC's")
+    p.add_argument("--critic-warmup-iterations", type=int, help="PPOConfig.critic_warmup_iterations")
     p.add_argument("--seed", type=int, help="PPOConfig.seed")
     p.add_argument("--no-tensorboard", action="store_true", help="CSV only")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

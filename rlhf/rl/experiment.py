@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,10 @@ class ExperimentConfig:
     KL reach 10-58 nats; PPO still loses success at 0.3 / 1e-4 (bench/results/rl.md, run E)."""
     ppo_learning_rate: float = 1e-4
     """PPO head learning rate."""
+    ppo_exploration_log_std: float = -2.0
+    """PPOConfig.exploration_log_std (normalised units) for RLHF and gold PPO; nan keeps BC's std."""
+    ppo_critic_warmup: int = 3
+    """PPOConfig.critic_warmup_iterations: iterations in which only the critic learns."""
     dpo_epochs: int = 30
     """DPO epochs."""
     dpo_beta: float = 0.1
@@ -205,7 +210,9 @@ def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str)
     col = _collector(cfg, policy, name)
     logger = MetricsLogger(out, tensorboard=False)
     pcfg = PPOConfig(iterations=cfg.ppo_iterations, episodes_per_iter=cfg.episodes_per_iter, kl_coef=cfg.kl_coef,
-                     learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=0)
+                     learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=0,
+                     exploration_log_std=None if math.isnan(cfg.ppo_exploration_log_std) else cfg.ppo_exploration_log_std,
+                     critic_warmup_iterations=cfg.ppo_critic_warmup)
     trainer = PPOTrainer(policy, col, reward_fn, pcfg, logger=logger, out_dir=out, progress=False)
     trainer.train()
     col.close()

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
 TINY = DemoConfig(
     demos=3, bc_steps=10, graph_states=1, rounds=2, pairs_per_round=1, ppo_iterations_per_round=1,
-    episodes_per_iter=2, reward_epochs=1, eval_seeds=2, num_envs=1,
+    episodes_per_iter=2, reward_epochs=1, eval_seeds=2, num_envs=1, critic_warmup_iterations=1,
 )
 
 
