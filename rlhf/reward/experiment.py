@@ -103,6 +103,39 @@ def evaluate(ensemble, episodes, gold, pairs) -> dict[str, float]:
     return out
 
 
+def regress_gold(features, gold, segments, config, steps: int, seed: int):
+    """The capacity check: the same network trained to regress the per-step gold reward of `segments`
+    (MSE, no comparisons). Returns a one-member ensemble; compare its held-out agreement with the
+    Bradley-Terry model's trained on pairs of the same segments."""
+    import torch
+
+    from rlhf.reward.dataset import collate_segments
+    from rlhf.reward.ensemble import RewardEnsemble
+    from rlhf.reward.features import FeatureStats
+    from rlhf.reward.model import RewardNet
+
+    used = sorted({eid for eid, _ in segments})
+    stats = FeatureStats.fit([features[e] for e in used])
+    scale = float(np.concatenate([gold[e] for e in used]).std()) or 1.0
+    torch.manual_seed(seed)
+    net = RewardNet(config)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(seed)
+    net.train()
+    for _ in range(steps):
+        refs = [segments[i] for i in rng.integers(0, len(segments), config.batch_size)]
+        seg = collate_segments(features, refs, stats)
+        target = torch.zeros(seg.mask.shape)
+        for i, (eid, (a, b)) in enumerate(refs):
+            target[i, : b - a] = torch.from_numpy(gold[eid][a:b] / scale)
+        pred, _ = net(seg.images, seg.state, seg.actions, seg.mask)
+        loss = ((pred - target) ** 2 * seg.mask).sum() / seg.mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return RewardEnsemble(config, [net.eval()], stats)
+
+
 def epochs_for(n_labels: int, budget: int, lo: int = 8, hi: int = 60) -> int:
     """Epochs so that small label sets still get enough optimiser steps: budget / n, in [lo, hi]."""
     return int(np.clip(round(budget / n_labels), lo, hi))
@@ -187,11 +220,16 @@ def run(args: argparse.Namespace) -> dict:
             "label_agreement": label_agreement(subset, gold),
             **metrics,
         }
+        if args.regress_gold:
+            segs = [(t.episode_a, tuple(t.segment_a)) for t in subset] + [(t.episode_b, tuple(t.segment_b)) for t in subset]
+            dense = regress_gold(feats, gold, segs, cfg, args.regress_gold, args.seed)
+            row["gold_regression_accuracy"] = evaluate(dense, episodes, gold, test_pairs)[ACCURACY]
         points.append(row)
         print(
             f"[4] {n:5d} labels: held-out agreement {row[ACCURACY]:.3f} (labels {row['label_agreement']:.3f}), "
             f"ECE {row['reward/ece']:.3f}, gold spearman {row['reward/gold_spearman']:.3f}, "
             f"{row['train_s']:.0f} s"
+            + (f"; same segments, gold regressed: {row['gold_regression_accuracy']:.3f}" if args.regress_gold else "")
         )
         if args.save_checkpoint and n == args.save_checkpoint:
             from rlhf.reward.checkpoint import save_checkpoint
@@ -260,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="FIELD=JSON", help="extra RewardConfig field, e.g. dropout=0.2"
     )
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--regress-gold", type=int, default=0, metavar="STEPS",
+        help="capacity check: also train the same network for STEPS minibatches to regress the per-step gold "
+        "reward of the labelled segments, and report its held-out agreement",
+    )
     return p
 
 

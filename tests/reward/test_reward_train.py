@@ -154,3 +154,23 @@ def test_ee_features_and_missing_ee_is_named():
     with pytest.raises(ValueError, match="no ee_positions"):
         extract_features(ep, 16, use_ee=True)
     assert extract_features(ep, 16, use_ee=False).state.shape == (len(ep), 15)
+
+
+def test_gold_regression_capacity_check_learns_the_gold_ordering():
+    from rlhf.reward.experiment import regress_gold
+
+    episodes = synthetic_episodes(30, seed=5, steps=30)
+    gold = {k: synthetic_gold_rewards(v) for k, v in episodes.items()}
+    ids = sorted(episodes)
+    rng = np.random.default_rng(0)
+    train_pairs = sample_segment_pairs(episodes, 100, 1.5, rng, ids[:22])
+    test_pairs = sample_segment_pairs(episodes, 150, 1.5, rng, ids[22:])
+    cfg = tiny_config(ensemble_size=1, segment_seconds=1.5)
+    feats = {k: extract_features(v, 16, True) for k, v in episodes.items()}
+    segments = [a for a, _ in train_pairs] + [b for _, b in train_pairs]
+    untrained = regress_gold(feats, gold, segments, cfg, steps=0, seed=0)
+    dense = regress_gold(feats, gold, segments, cfg, steps=300, seed=0)
+    acc_before = _heldout_accuracy(untrained, episodes, gold, test_pairs)
+    acc_after = _heldout_accuracy(dense, episodes, gold, test_pairs)
+    print("held-out accuracy before/after", acc_before, acc_after)
+    assert acc_after >= 0.9 and acc_after > acc_before + 0.1, (acc_before, acc_after)
