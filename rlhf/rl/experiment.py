@@ -54,8 +54,9 @@ class ExperimentConfig:
     episodes_per_iter: int = 16
     """PPO episodes per iteration."""
     kl_coef: float = 0.3
-    """PPO KL coefficient (fixed). With a BC policy's small std, 0.1 with lr 3e-4 let the per-episode
-    KL reach 10-58 nats; PPO still loses success at 0.3 / 1e-4 (bench/results/rl.md, run E)."""
+    """PPO KL coefficient (fixed). With BC's own std, 0.1 with lr 3e-4 let the per-episode KL reach
+    10-58 nats and 0.3 / 1e-4 still lost success (bench/results/rl.md, run E); with the exploration
+    std and warm-up below, 0.3 / 1e-4 kept it (run F)."""
     ppo_learning_rate: float = 1e-4
     """PPO head learning rate."""
     ppo_exploration_log_std: float = -2.0
