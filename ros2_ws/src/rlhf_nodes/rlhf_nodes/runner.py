@@ -20,11 +20,11 @@ def run(node_factory: Callable[[], Node], args=None) -> None:
     Uses the rclpy.init / spin / shutdown form that works on Humble, Jazzy and Kilted.
 
     Every node spins a single-threaded executor; work that must not hold up callbacks (the policy's
-    control loop, a PPO update) runs on a thread of its own. rclpy's MultiThreadedExecutor was
-    measured to starve sensor callbacks: with joint states and camera frames in one mutually
-    exclusive group, recorder_node went 1.5-3.3 s at a time without a callback while the sim kept
-    publishing, and recorded 13-61 of ~76 steps per episode (the best-effort queue holds 5). With a
-    single-threaded executor, 76-77 of 76-77 were kept.
+    control loop, a PPO update) runs on a thread of its own. rclpy's MultiThreadedExecutor (with
+    callback groups) was measured to stall callbacks for seconds: recorder_node went 1.5-3.3 s at a
+    time without a joint state while the sim kept publishing and kept 3-77 (median 37) of ~76 steps
+    per episode, and policy_node's loop fell to 2.9-13 Hz of 20. Single-threaded: 76-77 of 76-77
+    steps and 20.00 Hz (bench/results/ros.md).
     """
     # rclpy's own handlers (SIGINT and SIGTERM) shut the context down, which wakes any executor,
     # however many threads it has; a Python-level handler would only run once the main thread
