@@ -71,6 +71,8 @@ def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=None, help="actions predicted per observation")
     p.add_argument("--image-size", type=int, default=None, help="policy input image size, pixels")
     p.add_argument("--no-velocities", action="store_true", help="hide joint velocities from the policy")
+    p.add_argument("--no-gripper-reading", action="store_true",
+                   help="hide the measured gripper opening from the policy (it judges the grasp from the camera)")
     p.add_argument("--image-shift", type=int, default=None,
                    help="random-shift augmentation, pixels (0: off; a fixed camera needs little)")
     p.add_argument("--stem-stride", type=int, default=None, help="stride of the CNN's first layer")
@@ -182,6 +184,7 @@ def _bc_train(args: argparse.Namespace) -> int:
     }.items() if v}  # fmt: skip
     # The policy remembers the sim config of its demos, so evaluation sees the same camera.
     pcfg = PolicyConfig(**shape, use_joint_velocities=not args.no_velocities,
+                        use_gripper_reading=not args.no_gripper_reading,
                         extra={"task": task, "sim_config": sim_config})  # fmt: skip
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 

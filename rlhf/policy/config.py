@@ -53,6 +53,10 @@ class PolicyConfig:
     use_joint_velocities: bool = True
     """False hides joint velocities from the network (zeroed after normalisation): velocities leak
     the previous action, and a BC policy that copies it stalls ("copycat" causal confusion)."""
+    use_gripper_reading: bool = True
+    """False hides the measured gripper opening from the network (zeroed after normalisation). On
+    pick-and-place a BC policy that sees its gripper closing keeps closing, wherever it is (copycat
+    feedback); without the reading it must judge the grasp from the camera."""
     chunk_size: int = 4
     """Actions predicted per observation (the current one and the next chunk_size - 1)."""
     n_action_steps: int = 1

@@ -156,6 +156,8 @@ class VLAPolicy(nn.Module):
         if not self.config.use_joint_velocities:
             state = torch.cat([state[:, :NUM_ARM_JOINTS], torch.zeros_like(state[:, NUM_ARM_JOINTS:-1]),
                                state[:, -1:]], dim=1)  # fmt: skip
+        if not self.config.use_gripper_reading:
+            state = torch.cat([state[:, :-1], torch.zeros_like(state[:, -1:])], dim=1)
         return images, state, emb
 
     # ------------------------------------------------------------------ network

@@ -194,3 +194,19 @@ def test_hidden_velocities_do_not_change_the_output():
     assert torch.equal(policy.features(batch), policy.features(other))
     other[OBS_STATE][:, 0] += 1.0  # a joint position does matter
     assert not torch.equal(policy.features(batch), policy.features(other))
+
+
+def test_hidden_gripper_reading_does_not_change_the_output():
+    policy = make_policy(use_gripper_reading=False)
+    batch = make_batch()
+    other = dict(batch)
+    other[OBS_STATE] = batch[OBS_STATE].clone()
+    other[OBS_STATE][:, 14] += 0.05  # the gripper opening only
+    assert torch.equal(policy.features(batch), policy.features(other))
+    other[OBS_STATE][:, 7] += 1.0  # a joint velocity does matter
+    assert not torch.equal(policy.features(batch), policy.features(other))
+    grip_only = dict(batch)
+    grip_only[OBS_STATE] = batch[OBS_STATE].clone()
+    grip_only[OBS_STATE][:, 14] += 0.05
+    seen = make_policy()  # the default sees the reading
+    assert not torch.equal(seen.features(batch), seen.features(grip_only))
