@@ -33,15 +33,21 @@ def _heldout_accuracy(ens: RewardEnsemble, episodes, gold, pairs) -> float:
     )
 
 
-@pytest.mark.slow
-def test_tiny_training_improves_heldout_accuracy():
-    episodes = synthetic_episodes(40, seed=3, steps=30)
+def _split_pairs(n_episodes: int, seed: int, n_train_episodes: int, n_train: int, n_test: int):
+    """Synthetic episodes, their gold, and 1.5 s segment pairs; held-out pairs come from episodes the
+    model never trains on. Returns (episodes, gold, ids, rng, train_pairs, test_pairs)."""
+    episodes = synthetic_episodes(n_episodes, seed=seed, steps=30)
     gold = {k: synthetic_gold_rewards(v) for k, v in episodes.items()}
     ids = sorted(episodes)
     rng = np.random.default_rng(0)
-    # Held-out pairs come from episodes the model never trains on.
-    train_pairs = sample_segment_pairs(episodes, 200, 1.5, rng, ids[:28])
-    test_pairs = sample_segment_pairs(episodes, 150, 1.5, rng, ids[28:])
+    train_pairs = sample_segment_pairs(episodes, n_train, 1.5, rng, ids[:n_train_episodes])
+    test_pairs = sample_segment_pairs(episodes, n_test, 1.5, rng, ids[n_train_episodes:])
+    return episodes, gold, ids, rng, train_pairs, test_pairs
+
+
+@pytest.mark.slow
+def test_tiny_training_improves_heldout_accuracy():
+    episodes, gold, ids, rng, train_pairs, test_pairs = _split_pairs(40, 3, 28, 200, 150)
     triples = label_pairs(train_pairs, gold, TeacherConfig(beta=2.0), rng)
     cfg = tiny_config(epochs=6, ensemble_size=2, segment_seconds=1.5)
     after = train_reward_model(episodes, triples, cfg, progress=False)
@@ -159,12 +165,7 @@ def test_ee_features_and_missing_ee_is_named():
 def test_gold_regression_capacity_check_learns_the_gold_ordering():
     from rlhf.reward.experiment import regress_gold
 
-    episodes = synthetic_episodes(30, seed=5, steps=30)
-    gold = {k: synthetic_gold_rewards(v) for k, v in episodes.items()}
-    ids = sorted(episodes)
-    rng = np.random.default_rng(0)
-    train_pairs = sample_segment_pairs(episodes, 100, 1.5, rng, ids[:22])
-    test_pairs = sample_segment_pairs(episodes, 150, 1.5, rng, ids[22:])
+    episodes, gold, _, _, train_pairs, test_pairs = _split_pairs(30, 5, 22, 100, 150)
     cfg = tiny_config(ensemble_size=1, segment_seconds=1.5)
     feats = {k: extract_features(v, 16, True) for k, v in episodes.items()}
     segments = [a for a, _ in train_pairs] + [b for _, b in train_pairs]
