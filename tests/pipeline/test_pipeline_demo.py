@@ -58,16 +58,13 @@ def test_demo_refuses_a_non_empty_output_folder(tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "user data"
 
 
-def test_demo_refines_a_given_checkpoint_without_demos_or_bc(tmp_path):
+def test_demo_refines_a_given_checkpoint_without_demos_or_bc(tmp_path, tiny_policy_config):
     import dataclasses
 
-    from rlhf.policy.config import PolicyConfig
     from rlhf.policy.instruction_encoder import InstructionEncoder
     from rlhf.policy.vla import VLAPolicy
 
-    ckpt = VLAPolicy(PolicyConfig(image_size=32, cnn_channels=(8, 16), image_tokens_side=2, d_model=32, n_heads=2,
-                                  n_layers=1, ff_dim=64, head_hidden=32),
-                     instruction_encoder=InstructionEncoder()).save(tmp_path / "given")  # fmt: skip
+    ckpt = VLAPolicy(tiny_policy_config, instruction_encoder=InstructionEncoder()).save(tmp_path / "given")
     cfg = dataclasses.replace(TINY, bc_checkpoint=str(ckpt), graph=False, rounds=1, image_size=32)
     run_demo(tmp_path / "demo", cfg, log=lambda s: None)
     facts = json.loads((tmp_path / "demo" / "summary.json").read_text())

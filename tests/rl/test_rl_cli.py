@@ -10,13 +10,11 @@ from rlhf.cli import main
 
 
 @pytest.fixture(scope="module")
-def bc_checkpoint(tmp_path_factory):
-    from rlhf.policy.config import PolicyConfig
+def bc_checkpoint(tmp_path_factory, tiny_policy_config):
     from rlhf.policy.vla import VLAPolicy
 
     path = tmp_path_factory.mktemp("bc") / "policy"
-    VLAPolicy(PolicyConfig(image_size=32, cnn_channels=(8, 16), image_tokens_side=2, d_model=32, n_heads=2, n_layers=1, ff_dim=64,
-                           head_hidden=32)).save(path)
+    VLAPolicy(tiny_policy_config).save(path)
     return path
 
 

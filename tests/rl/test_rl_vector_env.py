@@ -16,18 +16,15 @@ def _make(time_limit_s: float | None = None):
     return gym.make(sim.ENV_ID, task="reach", config=SimConfig(task="reach", image_size=32, time_limit_s=time_limit_s))
 
 
-def test_async_and_sync_collectors_record_the_same_episodes():
+def test_async_and_sync_collectors_record_the_same_episodes(tiny_policy_config):
     """Several waves of episodes that end by the sim's own time limit: async envs must give each
     episode its seed's layout and instruction (shared-memory observations turn the instruction into
     'aaaa...', and a stale autoreset flag once started episodes from a random seed)."""
-    from rlhf.policy.config import PolicyConfig
     from rlhf.policy.instruction_encoder import InstructionEncoder, hashed_embed_fn
     from rlhf.policy.vla import VLAPolicy
     from rlhf.rl.policy_adapter import VLAAdapter
 
-    cfg = PolicyConfig(image_size=32, cnn_channels=(8, 16), image_tokens_side=2, d_model=32, n_heads=2, n_layers=1,
-                       ff_dim=64, head_hidden=32)  # fmt: skip
-    policy = VLAAdapter(VLAPolicy(cfg, instruction_encoder=InstructionEncoder(hashed_embed_fn())))
+    policy = VLAAdapter(VLAPolicy(tiny_policy_config, instruction_encoder=InstructionEncoder(hashed_embed_fn())))
     seeds = [21, 21, 22, 23, 23]
     runs = {}
     for mode in ("sync", "async"):
