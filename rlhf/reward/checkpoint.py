@@ -23,7 +23,7 @@ import torch
 from rlhf.atomic import atomic_write_bytes, atomic_write_json
 from rlhf.reward.config import RewardConfig
 from rlhf.reward.ensemble import RewardEnsemble, RewardStats
-from rlhf.reward.features import FeatureStats, state_dim
+from rlhf.reward.features import FeatureStats, config_state_dim
 from rlhf.reward.model import RewardNet
 
 FORMAT_VERSION = 1
@@ -112,7 +112,7 @@ def load_checkpoint(path: str | os.PathLike) -> RewardEnsemble:
 
     stats = _read_json(path / STATS_FILE)
     try:
-        feature_stats = FeatureStats.from_dict(stats["features"], state_dim(config.use_ee))
+        feature_stats = FeatureStats.from_dict(stats["features"], config_state_dim(config))
         reward_stats = [RewardStats(float(s["mean"]), float(s["std"])) for s in stats["rewards"]]
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path / STATS_FILE}: bad stats ({e})") from e

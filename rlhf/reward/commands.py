@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--segment-seconds", type=float, help="override RewardConfig.segment_seconds")
     t.add_argument("--seed", type=int, help="override RewardConfig.seed")
     t.add_argument(
+        "--kinematic", action="store_true",
+        help="RewardConfig.kinematic: add scene features (grasp point vs. object positions) and their linear "
+        "channel; every episode must record object_positions and contact_forces (sim episodes do)",
+    )
+    t.add_argument(
         "--annotator-accuracy", help="JSON file {annotator_id: gold accuracy} -> reliability weights"
     )
     t.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -70,6 +75,8 @@ def _train(args: argparse.Namespace) -> int:
             "seed": args.seed,
         }
         cfg_dict.update({k: v for k, v in overrides.items() if v is not None})
+        if args.kinematic:
+            cfg_dict["kinematic"] = True
         config = RewardConfig.from_dict(cfg_dict)
         weights = None
         if args.annotator_accuracy:

@@ -28,6 +28,18 @@ class RewardConfig:
     """Add the grasp point's position and velocity (trajectory `ee_positions`, i.e. forward kinematics
     of the joints) to the proprio features: speed and height of the gripper are what safety and
     progress depend on, and learning forward kinematics from few labels is wasteful."""
+    kinematic: bool = False
+    """Add the scene features of `rlhf.reward.kinematics` (grasp point against each task object:
+    distances, their changes, relative speed when close; jerk; joint-limit margin; contact force)
+    and a linear reward channel over them. Needs `object_positions` and `contact_forces` in every
+    episode: recorded in sim, or from a perception source on a real arm. Bradley-Terry fits the
+    linear channel first (convex, L-BFGS), then the transformer learns what it leaves over. Off by
+    default because bags recorded on a real arm carry no object positions."""
+    num_objects: int = 0
+    """Task objects the kinematic features describe; 0 = read from the training episodes."""
+    kinematic_l2: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+    """L2 penalties tried for the linear kinematic channel; each member keeps the one with the lowest
+    Bradley-Terry loss on its out-of-bag pairs (the middle one without held-out pairs)."""
 
     # ---------------------------------------------------------------- architecture
     cnn_channels: tuple[int, ...] = (8, 16, 16)
@@ -88,12 +100,17 @@ class RewardConfig:
         # Accept lists (from JSON) for tuple fields.
         self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
         self.axes = tuple(str(a) for a in self.axes)
+        self.kinematic_l2 = tuple(float(x) for x in self.kinematic_l2)
         if not (0.1 <= self.segment_seconds <= 30.0):
             raise ValueError(f"RewardConfig.segment_seconds must be in [0.1, 30], got {self.segment_seconds}")
         if self.max_steps < 2:
             raise ValueError(f"RewardConfig.max_steps must be >= 2, got {self.max_steps}")
         if not (8 <= self.image_size <= 256):
             raise ValueError(f"RewardConfig.image_size must be in [8, 256], got {self.image_size}")
+        if self.num_objects < 0:
+            raise ValueError(f"RewardConfig.num_objects must be >= 0, got {self.num_objects}")
+        if not self.kinematic_l2 or any(not (x >= 0 and math.isfinite(x)) for x in self.kinematic_l2):
+            raise ValueError(f"RewardConfig.kinematic_l2 must be finite numbers >= 0, got {self.kinematic_l2}")
         if not self.cnn_channels or any(c <= 0 for c in self.cnn_channels):
             raise ValueError(f"RewardConfig.cnn_channels must be positive ints, got {self.cnn_channels}")
         if self.keypoints < 0:
@@ -141,6 +158,7 @@ class RewardConfig:
         d = asdict(self)
         d["cnn_channels"] = list(self.cnn_channels)
         d["axes"] = list(self.axes)
+        d["kinematic_l2"] = list(self.kinematic_l2)
         return d
 
     @classmethod

@@ -15,7 +15,7 @@ import torch
 
 from rlhf.reward.config import RewardConfig
 from rlhf.reward.dataset import SegmentRef, collate_segments
-from rlhf.reward.features import EpisodeFeatures, FeatureStats, extract_features
+from rlhf.reward.features import EpisodeFeatures, FeatureStats, features_for
 from rlhf.reward.model import RewardNet
 from rlhf.trajectory import Trajectory
 
@@ -152,7 +152,7 @@ class RewardEnsemble:
                 if seen[t.episode_id] != id(t):
                     raise ValueError(f"two different trajectories share episode id {t.episode_id!r}")
                 continue
-            out[t.episode_id] = extract_features(t, self.config.image_size, self.config.use_ee)
+            out[t.episode_id] = features_for(t, self.config)
             seen[t.episode_id] = id(t)
         return out
 

@@ -7,7 +7,9 @@
 3. beta of the Bradley-Terry teacher chosen so that its expected agreement with the noise-free gold
    ordering is 80% on the training pairs; the sampled labels' agreement is measured and reported.
 4. For each label budget, a reward ensemble is trained on that many teacher labels and evaluated on
-   held-out pairs (from held-out episodes) against the noise-free gold ordering.
+   held-out pairs (from held-out episodes) against the noise-free gold ordering. With `--active N`
+   the labels after the first budget are chosen N at a time: the ensemble trained so far scores a
+   pool of unlabelled training pairs and the teacher labels the pairs its members disagree on most.
 5. Results as JSON and the agreement-vs-labels curve as PNG.
 """
 
@@ -148,11 +150,13 @@ def run(args: argparse.Namespace) -> dict:
     from rlhf.reward.config import RewardConfig
     from rlhf.reward.curve import plot_agreement_curve
     from rlhf.reward.dataset import label_pairs, sample_segment_pairs
-    from rlhf.reward.features import extract_features
+    from rlhf.reward.features import features_for
     from rlhf.reward.metrics import ACCURACY, gold_segment_returns
     from rlhf.reward.train import train_reward_model
     from sim.metrics import gold_step_rewards
 
+    if args.active and args.ensemble < 2:
+        raise SystemExit("--active needs --ensemble >= 2: disagreement is the spread across members")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -192,26 +196,46 @@ def run(args: argparse.Namespace) -> dict:
     )
 
     # 4. Train on growing label budgets; evaluate on held-out pairs against the gold ordering.
-    feats = {eid: extract_features(t, args.image_size, not args.no_ee) for eid, t in episodes.items()}
     overrides = {}
     for item in args.set or []:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
+    base = RewardConfig(
+        segment_seconds=args.segment_seconds,
+        image_size=args.image_size,
+        use_images=not args.no_images,
+        use_ee=not args.no_ee,
+        kinematic=args.kinematic,
+        ensemble_size=args.ensemble,
+        seed=args.seed,
+        **overrides,
+    )
+    if base.kinematic and not base.num_objects:
+        base = dataclasses.replace(base, num_objects=next(iter(episodes.values())).object_positions.shape[1])
+    feats = {eid: features_for(t, base) for eid, t in episodes.items()}
     points = []
-    for n in args.labels:
-        subset = triples[:n]
-        cfg = RewardConfig(
-            segment_seconds=args.segment_seconds,
-            image_size=args.image_size,
-            use_images=not args.no_images,
-            use_ee=not args.no_ee,
-            ensemble_size=args.ensemble,
-            epochs=epochs_for(n, args.pair_epochs, args.min_epochs, args.max_epochs),
-            seed=args.seed,
-            **overrides,
-        )
+    budgets = sorted(args.labels)
+    active = triples[: budgets[0]]
+    pool_rng = np.random.default_rng(args.seed + 2)
+
+    def fit(labelled):
+        c = dataclasses.replace(base, epochs=epochs_for(len(labelled), args.pair_epochs, args.min_epochs, args.max_epochs))
+        return c, train_reward_model(episodes, labelled, c, progress=not args.no_progress, features=feats)
+
+    for n in budgets:
         t1 = time.time()
-        result = train_reward_model(episodes, subset, cfg, progress=not args.no_progress, features=feats)
+        if args.active:
+            while len(active) < n:  # grow by the pairs the current ensemble disagrees on most
+                _, current = fit(active)
+                k = min(args.active, n - len(active))
+                pool = sample_segment_pairs(episodes, k * args.active_pool, args.segment_seconds, pool_rng, train_ids)
+                dis = current.ensemble.disagreements([((episodes[a], sa), (episodes[b], sb)) for (a, sa), (b, sb) in pool])
+                picked = [pool[i] for i in np.argsort(-dis, kind="stable")[:k]]
+                active = active + label_pairs(picked, gold, teacher, pool_rng, prefix=f"active{len(active)}")
+            subset = active
+        else:
+            subset = triples[:n]
+        cfg, result = fit(subset)
         metrics = evaluate(result.ensemble, episodes, gold, test_pairs)
         row = {
             "labels": n,
@@ -289,10 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=60)
     p.add_argument("--no-images", action="store_true", help="proprio + actions only")
     p.add_argument("--no-ee", action="store_true", help="leave the grasp point position/velocity out")
+    p.add_argument(
+        "--kinematic", action="store_true",
+        help="add the scene features of rlhf.reward.kinematics and their linear reward channel",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     p.add_argument(
         "--save-checkpoint", type=int, default=1000, help="save the ensemble trained on this many labels"
     )
+    p.add_argument(
+        "--active", type=int, default=0, metavar="N",
+        help="after the first budget, pick labels N at a time by ensemble disagreement (0: all random)",
+    )
+    p.add_argument("--active-pool", type=int, default=10, help="candidate pairs scored per picked pair")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--set", action="append", metavar="FIELD=JSON", help="extra RewardConfig field, e.g. dropout=0.2"

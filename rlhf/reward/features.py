@@ -7,6 +7,7 @@ Shapes (T = control steps, S = RewardConfig.image_size):
 | images   | (T, 3, S, S) | uint8   | RGB frames resized with area interpolation               |
 | state    | (T, D)       | float32 | joint positions (7), joint velocities (7), gripper (1);  |
 |          |              |         | with use_ee also grasp point position (3) and velocity (3) |
+|          |              |         | with kinematic also the scene features of `kinematics`  |
 | actions  | (T, 8)       | float32 | commanded joint deltas (7) + gripper command (1)         |
 """
 
@@ -19,15 +20,22 @@ import cv2
 import numpy as np
 
 from rlhf.constants import ACTION_DIM, NUM_ARM_JOINTS
+from rlhf.reward.config import RewardConfig
+from rlhf.reward.kinematics import kinematic_dim, kinematic_features
 from rlhf.trajectory import Trajectory
 
 STATE_DIM = 2 * NUM_ARM_JOINTS + 1
 EE_DIM = 6  # grasp point position (3) + its backward-difference velocity (3)
 
 
-def state_dim(use_ee: bool) -> int:
-    """Width D of the state features."""
-    return STATE_DIM + (EE_DIM if use_ee else 0)
+def state_dim(use_ee: bool, kinematic_objects: int = 0) -> int:
+    """Width D of the state features (kinematic columns, if any, come last)."""
+    return STATE_DIM + (EE_DIM if use_ee else 0) + (kinematic_dim(kinematic_objects) if kinematic_objects else 0)
+
+
+def config_state_dim(config: RewardConfig) -> int:
+    """Width D of the state features a reward model built from `config` reads."""
+    return state_dim(config.use_ee, config.num_objects if config.kinematic else 0)
 
 
 def control_rate(traj: Trajectory) -> float:
@@ -57,11 +65,14 @@ class EpisodeFeatures:
         return int(self.state.shape[0])
 
 
-def extract_features(traj: Trajectory, image_size: int, use_ee: bool = False) -> EpisodeFeatures:
+def extract_features(
+    traj: Trajectory, image_size: int, use_ee: bool = False, kinematic_objects: int = 0
+) -> EpisodeFeatures:
     """Resize frames to (3, image_size, image_size) and stack proprio; no normalisation here.
 
     use_ee adds the grasp point's position and velocity (forward kinematics of the joint positions,
     recorded as `ee_positions`); the velocity is a backward difference so it never looks ahead.
+    kinematic_objects > 0 appends `kinematics.kinematic_features` for that many task objects.
     """
     imgs = traj.images
     if imgs.shape[1] != image_size or imgs.shape[2] != image_size:
@@ -79,8 +90,18 @@ def extract_features(traj: Trajectory, image_size: int, use_ee: bool = False) ->
         vel = np.zeros_like(ee)
         vel[1:] = np.diff(ee, axis=0) / dt
         parts += [ee, vel]
+    if kinematic_objects:
+        dt = 1.0 / control_rate(traj) if len(traj) > 1 else 1.0
+        parts.append(kinematic_features(traj, dt, kinematic_objects))
     state = np.concatenate(parts, axis=1).astype(np.float32)
     return EpisodeFeatures(images=images, state=state, actions=traj.actions.astype(np.float32))
+
+
+def features_for(traj: Trajectory, config: RewardConfig) -> EpisodeFeatures:
+    """`extract_features` with the inputs `config` asks for."""
+    return extract_features(
+        traj, config.image_size, config.use_ee, config.num_objects if config.kinematic else 0
+    )
 
 
 @dataclass

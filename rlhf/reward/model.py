@@ -11,6 +11,11 @@ Inputs for N segments of L steps (S = image size):
 
 Outputs: per-step reward (N, L) (0 on padding) and, with axis heads, per-axis rewards (N, L, A).
 A segment's score is the sum of its per-step rewards, so PPO gets a dense reward.
+
+With `RewardConfig.kinematic` the last columns of `state` are the scene features of
+`rlhf.reward.kinematics`, and the per-step reward is a linear function of them (`kinematic`) plus
+what the transformer adds (`residual`); the transformer head starts at zero, so a freshly built net
+is the linear channel alone.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from torch import nn
 
 from rlhf.constants import ACTION_DIM
 from rlhf.reward.config import RewardConfig
-from rlhf.reward.features import state_dim
+from rlhf.reward.features import config_state_dim
+from rlhf.reward.kinematics import kinematic_dim
 
 
 class FrameEncoder(nn.Module):
@@ -69,7 +75,7 @@ class RewardNet(nn.Module):
             FrameEncoder(config.cnn_channels, d, config.keypoints) if config.use_images else None
         )
         self.proprio = nn.Sequential(
-            nn.Linear(state_dim(config.use_ee) + ACTION_DIM, d), nn.GELU(), nn.Linear(d, d)
+            nn.Linear(config_state_dim(config) + ACTION_DIM, d), nn.GELU(), nn.Linear(d, d)
         )
         self.pos = nn.Parameter(torch.zeros(config.max_steps, d))
         nn.init.normal_(self.pos, std=0.02)
@@ -89,6 +95,17 @@ class RewardNet(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.head_hidden, n_out),
         )
+        self.kinematic: nn.Linear | None = None
+        if config.kinematic:
+            if config.num_objects < 1:
+                raise ValueError("RewardConfig.kinematic needs num_objects >= 1 to build the network")
+            self.n_kinematic = kinematic_dim(config.num_objects)
+            self.kinematic = nn.Linear(self.n_kinematic, 1, bias=False)
+            nn.init.zeros_(self.kinematic.weight)
+            # The residual starts at zero so that training it can only move away from the linear
+            # fit as far as the held-out pairs allow (the best-epoch selection sees epoch 0).
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
 
     def _attention_mask(self, length: int, device: torch.device) -> torch.Tensor | None:
         """(L, L) additive mask: -inf where step t may not attend to step s (causality, window)."""
@@ -134,5 +151,9 @@ class RewardNet(nn.Module):
         # magnitudes. Without it such inputs give large, member-specific outputs, which is what lets
         # the ensemble's std flag out-of-distribution segments.
         h = self.temporal(x, mask=attn_mask)
-        out = torch.where(mask.unsqueeze(-1), self.head(h), torch.zeros((), dtype=h.dtype))
+        out = self.head(h)
+        if self.kinematic is not None:
+            linear = self.kinematic(state[..., -self.n_kinematic :])
+            out = torch.cat([out[..., :1] + linear, out[..., 1:]], dim=-1)
+        out = torch.where(mask.unsqueeze(-1), out, torch.zeros((), dtype=h.dtype))
         return out[..., 0], out[..., 1:]

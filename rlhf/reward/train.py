@@ -7,6 +7,7 @@ early selection on out-of-bag pairs, 3. per member output normalisation, 4. the 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,8 +19,8 @@ from rlhf.prefs.triples import PreferenceTriple
 from rlhf.reward.config import RewardConfig
 from rlhf.reward.dataset import PairDataset, SegmentRef
 from rlhf.reward.ensemble import RewardEnsemble, RewardStats
-from rlhf.reward.features import EpisodeFeatures, FeatureStats, extract_features, segment_steps
-from rlhf.reward.losses import bradley_terry_loss
+from rlhf.reward.features import EpisodeFeatures, FeatureStats, features_for, segment_steps
+from rlhf.reward.losses import bradley_terry_loss, preference_logprobs
 from rlhf.reward.metrics import LOSS, VAL_LOSS
 from rlhf.reward.model import RewardNet
 from rlhf.trajectory import Trajectory
@@ -67,6 +68,107 @@ def _eval_loss(net: RewardNet, data: PairDataset, idx: np.ndarray, config: Rewar
     return total / max(n, 1)
 
 
+@torch.no_grad()
+def _pair_losses(net: RewardNet, data: PairDataset, idx: np.ndarray, config: RewardConfig) -> np.ndarray:
+    """Per-pair Bradley-Terry loss of the aggregate reward on pairs `idx`, times the pair's weight."""
+    net.eval()
+    out = []
+    for lo in range(0, len(idx), 256):
+        batch = data.batch(idx[lo : lo + 256])
+        seg = batch["segments"]
+        scores = net(seg.images, seg.state, seg.actions, seg.mask)[0].sum(dim=1)
+        b = batch["prob_a"].shape[0]
+        log_pa, log_pb = preference_logprobs(scores[:b], scores[b:], config.label_noise)
+        p = batch["prob_a"]
+        out.append((-(p * log_pa + (1.0 - p) * log_pb) * batch["weight"]).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _clearly_better(baseline: np.ndarray, candidate: np.ndarray) -> bool:
+    """True when `candidate`'s per-pair losses beat `baseline`'s by more than one standard error of
+    the paired difference (the one-standard-error rule: keep the simpler model unless the data say
+    otherwise)."""
+    d = baseline - candidate
+    if len(d) < 2:
+        return bool(d.sum() > 0)
+    return bool(d.mean() > d.std(ddof=1) / np.sqrt(len(d)))
+
+
+@torch.no_grad()
+def _summed_kinematics(net: RewardNet, data: PairDataset, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """Per pair: kinematic features summed over segment A and over segment B, target P(A), weight."""
+    a, b, p, w = [], [], [], []
+    for lo in range(0, len(idx), 256):
+        batch = data.batch(idx[lo : lo + 256])
+        seg = batch["segments"]
+        summed = (seg.state[..., -net.n_kinematic :] * seg.mask.unsqueeze(-1)).sum(dim=1).double()
+        n = batch["prob_a"].shape[0]
+        a.append(summed[:n])
+        b.append(summed[n:])
+        p.append(batch["prob_a"].double())
+        w.append(batch["weight"].double())
+    return torch.cat(a), torch.cat(b), torch.cat(p), torch.cat(w)
+
+
+def _fit_linear_bt(
+    x: torch.Tensor, prob_a: torch.Tensor, weight: torch.Tensor, l2: float, label_noise: float
+) -> torch.Tensor:
+    """Coefficients c minimising the Bradley-Terry loss of scores x @ c (x: per-pair feature
+    differences) plus l2 * |c|^2; convex, so L-BFGS runs to convergence."""
+    coef = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([coef], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        score = x @ coef
+        loss = bradley_terry_loss(score, torch.zeros_like(score), prob_a, label_noise, weight)
+        loss = loss + l2 * (coef * coef).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return coef.detach()
+
+
+def fit_kinematic_channel(
+    net: RewardNet, data: PairDataset, train_idx: np.ndarray, val_idx: np.ndarray, config: RewardConfig
+) -> dict[str, float]:
+    """Fit the linear kinematic channel alone by Bradley-Terry (convex: L-BFGS to convergence), with
+    the L2 penalty from `config.kinematic_l2` that does best on `val_idx`; then freeze it.
+
+    Features are scaled by the std of the pairs' feature differences before the penalty applies, so
+    one penalty grid suits any feature scale; columns that barely differ get weight 0. Returns the
+    chosen penalty, its held-out loss and the number of columns used.
+    """
+    xa, xb, p, w = _summed_kinematics(net, data, train_idx)
+    diff = xa - xb
+    scale = diff.std(dim=0) if len(diff) > 1 else torch.ones(diff.shape[1], dtype=diff.dtype)
+    # A column that hardly differs between the training pairs (an approach speed no training episode
+    # reaches, say) carries no information; fitted anyway, its weight would be limited only by the
+    # penalty on the rescaled column and could reach 10^5-10^6, so one unusual episode would score
+    # in the thousands. Such columns keep weight 0.
+    informative = scale > 1e-3 * float(scale.max()) if len(scale) else scale.bool()
+    scale = torch.where(informative, scale, torch.full_like(scale, float("inf")))
+    val = _summed_kinematics(net, data, val_idx) if len(val_idx) else None
+    grid = config.kinematic_l2 if val is not None else (config.kinematic_l2[len(config.kinematic_l2) // 2],)
+    best: tuple[float, float, torch.Tensor] | None = None
+    for l2 in grid:
+        coef = _fit_linear_bt(diff / scale, p, w, l2, config.label_noise)
+        weight = (coef / scale).detach()
+        if val is not None:
+            score = (val[0] - val[1]) @ weight
+            val_loss = float(bradley_terry_loss(score, torch.zeros_like(score), val[2], config.label_noise, val[3]))
+        else:
+            val_loss = float("nan")
+        if best is None or val_loss < best[1]:
+            best = (l2, val_loss, weight)
+    assert best is not None and net.kinematic is not None
+    with torch.no_grad():
+        net.kinematic.weight.copy_(best[2].float().unsqueeze(0))
+    net.kinematic.weight.requires_grad_(False)
+    return {"kinematic/l2": best[0], "kinematic/val_loss": best[1], "kinematic/columns": float(informative.sum())}
+
+
 def train_member(
     config: RewardConfig,
     data: PairDataset,
@@ -81,9 +183,21 @@ def train_member(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = RewardNet(config)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: list[dict[str, float]] = []
     best_state, best_val = None, float("inf")
+    linear_losses = None
+    if net.kinematic is not None:
+        # The linear channel first; the transformer then learns only what it leaves over. The linear
+        # channel alone (epoch -1) stays the answer unless an epoch beats it clearly on the held-out
+        # pairs: with few labels a small gain in held-out loss is mostly selection noise.
+        row = {"epoch": -1.0, **fit_kinematic_channel(net, data, train_idx, val_idx, config)}
+        if len(val_idx):
+            row[VAL_LOSS] = best_val = _eval_loss(net, data, val_idx, config)
+            best_state = copy.deepcopy(net.state_dict())
+            linear_losses = _pair_losses(net, data, val_idx, config)
+        history.append(row)
+    params = [q for q in net.parameters() if q.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train_idx) / config.batch_size)))
     bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, disable=not progress, leave=False)
     for epoch in range(config.epochs):
@@ -96,14 +210,15 @@ def train_member(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             opt.step()
             losses.append(float(loss.detach()))
             bar.update(1)
         row = {"epoch": float(epoch), LOSS: float(np.mean(losses))}
         if len(val_idx):
             row[VAL_LOSS] = _eval_loss(net, data, val_idx, config)
-            if row[VAL_LOSS] < best_val:
+            clear = linear_losses is None or _clearly_better(linear_losses, _pair_losses(net, data, val_idx, config))
+            if row[VAL_LOSS] < best_val and clear:
                 best_val = row[VAL_LOSS]
                 best_state = copy.deepcopy(net.state_dict())
         bar.set_postfix(loss=f"{row[LOSS]:.3f}", val=f"{row.get(VAL_LOSS, float('nan')):.3f}")
@@ -154,8 +269,15 @@ def train_reward_model(
     missing = [eid for eid in used if eid not in episodes]
     if missing:
         raise ValueError(f"train_reward_model: triples refer to unknown episodes {missing[:5]}")
+    if config.kinematic and config.num_objects == 0:
+        counts = {episodes[eid].object_positions.shape[1] for eid in used if episodes[eid].object_positions is not None}
+        if len(counts) > 1:
+            raise ValueError(f"train_reward_model: episodes record different numbers of objects {sorted(counts)}")
+        if not counts:
+            raise ValueError("train_reward_model: RewardConfig.kinematic needs episodes with object_positions")
+        config = dataclasses.replace(config, num_objects=counts.pop())
     if features is None:
-        features = {eid: extract_features(episodes[eid], config.image_size, config.use_ee) for eid in used}
+        features = {eid: features_for(episodes[eid], config) for eid in used}
     else:
         features = {eid: features[eid] for eid in used}
     stats = FeatureStats.fit(features.values())

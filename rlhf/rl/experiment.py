@@ -49,6 +49,11 @@ class ExperimentConfig:
     """Reward-model epochs."""
     reward_use_images: int = 1
     """1: the reward model sees camera frames (RewardConfig.use_images); 0: proprio, actions, grasp point only."""
+    reward_kinematic: int = 1
+    """1: the reward model adds the scene features of `rlhf.reward.kinematics` and their linear
+    channel (RewardConfig.kinematic); the sim records the object positions they need. On run F's
+    128 labels, RLHF's jerk rose 2-16 % with it and 257 % without, and success fell 0-7.5 points
+    against 15 (runs G, G2 and F in bench/results/rl.md)."""
     ppo_iterations: int = 20
     """PPO iterations for RLHF and for the gold upper bound."""
     episodes_per_iter: int = 16
@@ -191,8 +196,9 @@ def _reward_model(cfg: ExperimentConfig, work: Path, episodes, triples):
     path = work / "reward"
     if path.exists():
         return load_checkpoint(path)
-    res = train_reward_model(episodes, triples, RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed,
-                                                                 use_images=bool(cfg.reward_use_images)), progress=False)
+    rcfg = RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed, use_images=bool(cfg.reward_use_images),
+                        kinematic=bool(cfg.reward_kinematic))
+    res = train_reward_model(episodes, triples, rcfg, progress=False)
     save_checkpoint(res.ensemble, path)
     return res.ensemble
 

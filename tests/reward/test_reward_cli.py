@@ -140,3 +140,11 @@ def test_cli_errors_are_clear(data, capsys):
     assert "bad.jsonl:1: missing field" in capsys.readouterr().err
     with pytest.raises(ValueError, match="does not exist"):
         read_triples_file(data / "nope.jsonl")
+
+
+def test_kinematic_flag_names_episodes_without_object_positions(data, capsys):
+    argv = ["reward", "train", "--episodes", str(data / "episodes"), "--triples", str(data / "triples.jsonl"),
+            "--out", str(data / "ckpt"), "--config", str(data / "config.json"), "--kinematic", "--no-progress"]
+    assert _run(argv) != 0
+    assert "needs episodes with object_positions" in capsys.readouterr().err
+    assert not (data / "ckpt").exists()
