@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     from rlhf.reward.config import RewardConfig
     from rlhf.reward.curve import plot_agreement_curve
     from rlhf.reward.dataset import label_pairs, sample_segment_pairs
-    from rlhf.reward.features import features_for
+    from rlhf.reward.features import features_for, with_num_objects
     from rlhf.reward.metrics import ACCURACY, gold_segment_returns
     from rlhf.reward.train import train_reward_model
     from sim.metrics import gold_step_rewards
@@ -210,8 +210,7 @@ def run(args: argparse.Namespace) -> dict:
         seed=args.seed,
         **overrides,
     )
-    if base.kinematic and not base.num_objects:
-        base = dataclasses.replace(base, num_objects=next(iter(episodes.values())).object_positions.shape[1])
+    base = with_num_objects(base, episodes.values())
     feats = {eid: features_for(t, base) for eid, t in episodes.items()}
     points = []
     budgets = sorted(args.labels)

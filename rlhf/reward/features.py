@@ -13,6 +13,7 @@ Shapes (T = control steps, S = RewardConfig.image_size):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -102,6 +103,19 @@ def features_for(traj: Trajectory, config: RewardConfig) -> EpisodeFeatures:
     return extract_features(
         traj, config.image_size, config.use_ee, config.num_objects if config.kinematic else 0
     )
+
+
+def with_num_objects(config: RewardConfig, episodes: Iterable[Trajectory]) -> RewardConfig:
+    """`config` with `num_objects` read from `episodes` when its kinematic features need it and it
+    is 0; raises ValueError when the episodes lack object positions or disagree on the count."""
+    if not config.kinematic or config.num_objects:
+        return config
+    counts = {t.object_positions.shape[1] for t in episodes if t.object_positions is not None}
+    if len(counts) > 1:
+        raise ValueError(f"reward model: episodes record different numbers of objects {sorted(counts)}")
+    if not counts:
+        raise ValueError("reward model: RewardConfig.kinematic needs episodes with object_positions")
+    return dataclasses.replace(config, num_objects=counts.pop())
 
 
 @dataclass

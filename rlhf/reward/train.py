@@ -7,7 +7,6 @@ early selection on out-of-bag pairs, 3. per member output normalisation, 4. the 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from rlhf.prefs.triples import PreferenceTriple
 from rlhf.reward.config import RewardConfig
 from rlhf.reward.dataset import PairDataset, SegmentRef
 from rlhf.reward.ensemble import RewardEnsemble, RewardStats
-from rlhf.reward.features import EpisodeFeatures, FeatureStats, features_for, segment_steps
+from rlhf.reward.features import EpisodeFeatures, FeatureStats, features_for, segment_steps, with_num_objects
 from rlhf.reward.losses import bradley_terry_loss, preference_logprobs
 from rlhf.reward.metrics import LOSS, VAL_LOSS
 from rlhf.reward.model import RewardNet
@@ -269,13 +268,7 @@ def train_reward_model(
     missing = [eid for eid in used if eid not in episodes]
     if missing:
         raise ValueError(f"train_reward_model: triples refer to unknown episodes {missing[:5]}")
-    if config.kinematic and config.num_objects == 0:
-        counts = {episodes[eid].object_positions.shape[1] for eid in used if episodes[eid].object_positions is not None}
-        if len(counts) > 1:
-            raise ValueError(f"train_reward_model: episodes record different numbers of objects {sorted(counts)}")
-        if not counts:
-            raise ValueError("train_reward_model: RewardConfig.kinematic needs episodes with object_positions")
-        config = dataclasses.replace(config, num_objects=counts.pop())
+    config = with_num_objects(config, [episodes[eid] for eid in used])
     if features is None:
         features = {eid: features_for(episodes[eid], config) for eid in used}
     else:
