@@ -404,6 +404,15 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
                 col.close()
                 for t in graph_trajs:
                     episode_store.add(t)
+            # A recording shorter than one preference segment cannot be compared or scored: drop it
+            # (named in the facts) instead of failing the reward stage on it.
+            short = [t for t in graph_trajs if len(t) < seg_steps]
+            if short:
+                log(f"dropping {len(short)} recording(s) shorter than a {seg_steps}-step segment: "
+                    + ", ".join(f"{t.episode_id} ({len(t)} steps)" for t in short))
+            if cfg.graph:
+                facts["graph"]["too_short"] = [{"episode_id": t.episode_id, "steps": len(t)} for t in short]
+            graph_trajs = [t for t in graph_trajs if len(t) >= seg_steps]
             # Keep only complete same-seed pairs (a failed recording must not shift the pairing).
             by_seed: dict[int, list] = {}
             for t in graph_trajs:
