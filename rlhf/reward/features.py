@@ -27,6 +27,8 @@ from rlhf.trajectory import Trajectory
 
 STATE_DIM = 2 * NUM_ARM_JOINTS + 1
 EE_DIM = 6  # grasp point position (3) + its backward-difference velocity (3)
+STD_FLOOR = 1e-3
+"""FeatureStats never divides by a smaller std; a column at the floor did not vary in training."""
 
 
 def state_dim(use_ee: bool, kinematic_objects: int = 0) -> int:
@@ -146,10 +148,14 @@ class FeatureStats:
         # A floor on std keeps constant channels (e.g. a gripper that never moves) from exploding.
         return cls(
             s.mean(0).astype(np.float32),
-            np.maximum(s.std(0), 1e-3).astype(np.float32),
+            np.maximum(s.std(0), STD_FLOOR).astype(np.float32),
             a.mean(0).astype(np.float32),
-            np.maximum(a.std(0), 1e-3).astype(np.float32),
+            np.maximum(a.std(0), STD_FLOOR).astype(np.float32),
         )
+
+    def varies(self) -> np.ndarray:
+        """(D,) bool: state columns whose std over the fitted steps is above the floor."""
+        return self.state_std > np.float32(STD_FLOOR)
 
     def to_dict(self) -> dict[str, list[float]]:
         return {

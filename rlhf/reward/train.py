@@ -142,11 +142,13 @@ def fit_kinematic_channel(
     xa, xb, p, w = _summed_kinematics(net, data, train_idx)
     diff = xa - xb
     scale = diff.std(dim=0) if len(diff) > 1 else torch.ones(diff.shape[1], dtype=diff.dtype)
-    # A column that hardly differs between the training pairs (an approach speed no training episode
-    # reaches, say) carries no information; fitted anyway, its weight would be limited only by the
-    # penalty on the rescaled column and could reach 10^5-10^6, so one unusual episode would score
-    # in the thousands. Such columns keep weight 0.
+    # A column that hardly differs between the training pairs, or never varies over the training
+    # steps (an approach speed no training episode reaches, a joint margin they never get close to),
+    # carries no information. Fitted anyway, its weight is set by a handful of pairs: it reached
+    # 10^5-10^6 on near-constant columns, and a wrong-signed weight on a rare joint-limit column gave
+    # one unusual held-out segment +71 where gold gave -3. Such columns keep weight 0.
     informative = scale > 1e-3 * float(scale.max()) if len(scale) else scale.bool()
+    informative &= torch.from_numpy(data.stats.varies()[-net.n_kinematic :])
     scale = torch.where(informative, scale, torch.full_like(scale, float("inf")))
     val = _summed_kinematics(net, data, val_idx) if len(val_idx) else None
     grid = config.kinematic_l2 if val is not None else (config.kinematic_l2[len(config.kinematic_l2) // 2],)

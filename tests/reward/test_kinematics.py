@@ -174,3 +174,14 @@ def test_the_residual_must_beat_the_linear_channel_clearly():
     noise = rng.normal(0, 0.2, 400)
     assert not _clearly_better(base, base + noise - noise.mean() - 0.001)  # a sliver of mean gain, much spread
     assert not _clearly_better(base, base + 0.01)
+
+
+def test_columns_that_never_vary_in_training_are_flagged():
+    from rlhf.reward.features import EpisodeFeatures, FeatureStats
+
+    rng = np.random.default_rng(0)
+    state = rng.normal(size=(50, 3)).astype(np.float32)
+    state[:, 1] = 0.0  # e.g. a joint-limit hinge no training episode reaches
+    state[:, 2] = 1e-5 * rng.normal(size=50)  # varies, but below the floor
+    feats = EpisodeFeatures(np.zeros((50, 3, 8, 8), np.uint8), state, np.zeros((50, 8), np.float32))
+    assert FeatureStats.fit([feats]).varies().tolist() == [True, False, False]
