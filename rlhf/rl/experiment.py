@@ -53,7 +53,7 @@ class ExperimentConfig:
     """1: the reward model adds the scene features of `rlhf.reward.kinematics` and their linear
     channel (RewardConfig.kinematic); the sim records the object positions they need. On run F's
     128 labels, RLHF's jerk rose 2-16 % with it and 257 % without, and success fell 0-7.5 points
-    against 15 (runs G, G2 and F in bench/results/rl.md)."""
+    against 15 (runs G-G3 and F in bench/results/rl.md)."""
     ppo_iterations: int = 20
     """PPO iterations for RLHF and for the gold upper bound."""
     episodes_per_iter: int = 16
