@@ -7,6 +7,19 @@ import os
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Tests run tiny networks: one torch thread, because on a shared 2-core machine torch's thread
+    pool spins against the other processes (sim envs, ROS nodes). Session-wide, so module-scoped
+    fixtures that train get it too."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def ros_domain_id() -> int:
     """A DDS domain of this test session only, so parallel runs on one machine never cross-talk."""

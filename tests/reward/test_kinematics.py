@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from rlhf.prefs.teacher_model import TeacherConfig
 from rlhf.reward.checkpoint import load_checkpoint, save_checkpoint
@@ -18,14 +17,6 @@ from rlhf.reward.train import train_reward_model
 
 DT = 0.1
 G = len(KINEMATIC_GRID)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _scene(eid: str, ee: np.ndarray, objects: np.ndarray, rng: np.random.Generator):

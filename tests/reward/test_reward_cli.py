@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from rlhf.prefs.teacher_model import TeacherConfig
 from rlhf.reward import commands
@@ -23,8 +22,6 @@ def _run(argv: list[str]) -> int:
 
 @pytest.fixture
 def data(tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     episodes = synthetic_episodes(8, seed=4, steps=24)
     for traj in episodes.values():
         traj.save(tmp_path / "episodes" / f"{traj.episode_id}.npz")
@@ -34,8 +31,7 @@ def data(tmp_path):
     write_triples_jsonl(triples, tmp_path / "triples.jsonl")
     cfg = tiny_config(epochs=1, ensemble_size=2, segment_seconds=1.0).to_dict()
     (tmp_path / "config.json").write_text(json.dumps(cfg))
-    yield tmp_path
-    torch.set_num_threads(threads)
+    return tmp_path
 
 
 def test_train_eval_score(data, capsys):

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from rlhf.prefs.teacher_model import TeacherConfig
 from rlhf.reward.dataset import label_pairs, sample_segment_pairs
@@ -15,16 +14,12 @@ pytestmark = pytest.mark.slow  # trains a small ensemble once (~10 s)
 
 @pytest.fixture(scope="module")
 def trained():
-    # One thread: on a shared 2-core machine torch's thread pool spins against other processes.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     episodes = synthetic_episodes(30, seed=1)
     gold = {k: synthetic_gold_rewards(v) for k, v in episodes.items()}
     rng = np.random.default_rng(0)
     triples = label_pairs(sample_segment_pairs(episodes, 200, 2.0, rng), gold, TeacherConfig(), rng)
     cfg = tiny_config(ensemble_size=4, epochs=4)
-    yield train_reward_model(episodes, triples, cfg, progress=False).ensemble, episodes
-    torch.set_num_threads(threads)
+    return train_reward_model(episodes, triples, cfg, progress=False).ensemble, episodes
 
 
 def test_score_shapes_and_normalisation(trained):

@@ -15,14 +15,6 @@ from rlhf.reward.synthetic import synthetic_episodes, synthetic_gold_rewards, ti
 from rlhf.reward.train import annotator_weights_from_accuracy, train_reward_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _heldout_accuracy(ens: RewardEnsemble, episodes, gold, pairs) -> float:
     ra = ens.score_batch([(episodes[e], s) for (e, s), _ in pairs])
     rb = ens.score_batch([(episodes[e], s) for _, (e, s) in pairs])
