@@ -36,9 +36,14 @@ def state_dim(use_ee: bool, kinematic_objects: int = 0) -> int:
     return STATE_DIM + (EE_DIM if use_ee else 0) + (kinematic_dim(kinematic_objects) if kinematic_objects else 0)
 
 
+def kinematic_object_count(config: RewardConfig) -> int:
+    """Objects whose kinematic features a reward model built from `config` reads (0: none)."""
+    return config.num_objects if config.kinematic else 0
+
+
 def config_state_dim(config: RewardConfig) -> int:
     """Width D of the state features a reward model built from `config` reads."""
-    return state_dim(config.use_ee, config.num_objects if config.kinematic else 0)
+    return state_dim(config.use_ee, kinematic_object_count(config))
 
 
 def control_rate(traj: Trajectory) -> float:
@@ -83,18 +88,18 @@ def extract_features(
         imgs = np.stack([cv2.resize(f, (image_size, image_size), interpolation=cv2.INTER_AREA) for f in imgs])
     images = np.ascontiguousarray(imgs.transpose(0, 3, 1, 2))
     parts = [traj.joint_positions, traj.joint_velocities, traj.gripper[:, None]]
+    # Only the grasp-point and kinematic columns need the control period (and a readable rate).
+    dt = 1.0 / control_rate(traj) if (use_ee or kinematic_objects) and len(traj) > 1 else 1.0
     if use_ee:
         if traj.ee_positions is None:
             raise ValueError(
                 f"episode {traj.episode_id!r} has no ee_positions, which RewardConfig.use_ee=True needs"
             )
         ee = traj.ee_positions.astype(np.float64)
-        dt = 1.0 / control_rate(traj) if len(traj) > 1 else 1.0
         vel = np.zeros_like(ee)
         vel[1:] = np.diff(ee, axis=0) / dt
         parts += [ee, vel]
     if kinematic_objects:
-        dt = 1.0 / control_rate(traj) if len(traj) > 1 else 1.0
         parts.append(kinematic_features(traj, dt, kinematic_objects))
     state = np.concatenate(parts, axis=1).astype(np.float32)
     return EpisodeFeatures(images=images, state=state, actions=traj.actions.astype(np.float32))
@@ -102,9 +107,7 @@ def extract_features(
 
 def features_for(traj: Trajectory, config: RewardConfig) -> EpisodeFeatures:
     """`extract_features` with the inputs `config` asks for."""
-    return extract_features(
-        traj, config.image_size, config.use_ee, config.num_objects if config.kinematic else 0
-    )
+    return extract_features(traj, config.image_size, config.use_ee, kinematic_object_count(config))
 
 
 def with_num_objects(config: RewardConfig, episodes: Iterable[Trajectory]) -> RewardConfig:

@@ -30,6 +30,14 @@ def preference_logprobs(
     return log_pa, log_pb
 
 
+def pair_cross_entropy(
+    score_a: torch.Tensor, score_b: torch.Tensor, prob_a: torch.Tensor, label_noise: float = 0.0
+) -> torch.Tensor:
+    """(B,) cross-entropy of each pair between target P(A) and the Bradley-Terry prediction."""
+    log_pa, log_pb = preference_logprobs(score_a, score_b, label_noise)
+    return -(prob_a * log_pa + (1.0 - prob_a) * log_pb)
+
+
 def bradley_terry_loss(
     score_a: torch.Tensor,
     score_b: torch.Tensor,
@@ -47,8 +55,7 @@ def bradley_terry_loss(
         raise ValueError(
             f"score_a {tuple(score_a.shape)}, score_b {tuple(score_b.shape)} and prob_a {tuple(prob_a.shape)} must match"
         )
-    log_pa, log_pb = preference_logprobs(score_a, score_b, label_noise)
-    per_pair = -(prob_a * log_pa + (1.0 - prob_a) * log_pb)
+    per_pair = pair_cross_entropy(score_a, score_b, prob_a, label_noise)
     if weights is None:
         return per_pair.mean()
     if weights.shape != per_pair.shape:

@@ -103,7 +103,7 @@ class RewardNet(nn.Module):
             self.kinematic = nn.Linear(self.n_kinematic, 1, bias=False)
             nn.init.zeros_(self.kinematic.weight)
             # The residual starts at zero so that training it can only move away from the linear
-            # fit as far as the held-out pairs allow (the best-epoch selection sees epoch 0).
+            # fit as far as the held-out pairs allow (the best-epoch selection starts from it).
             nn.init.zeros_(self.head[-1].weight)
             nn.init.zeros_(self.head[-1].bias)
 

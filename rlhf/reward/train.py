@@ -19,7 +19,7 @@ from rlhf.reward.config import RewardConfig
 from rlhf.reward.dataset import PairDataset, SegmentRef
 from rlhf.reward.ensemble import RewardEnsemble, RewardStats
 from rlhf.reward.features import EpisodeFeatures, FeatureStats, features_for, segment_steps, with_num_objects
-from rlhf.reward.losses import bradley_terry_loss, preference_logprobs
+from rlhf.reward.losses import bradley_terry_loss, pair_cross_entropy
 from rlhf.reward.metrics import LOSS, VAL_LOSS
 from rlhf.reward.model import RewardNet
 from rlhf.trajectory import Trajectory
@@ -55,13 +55,19 @@ def pair_loss(net: RewardNet, batch: dict, config: RewardConfig) -> tuple[torch.
     return loss, metrics
 
 
+def _batches(data: PairDataset, idx: np.ndarray, size: int = 256):
+    """(pair indices, batch) for `idx` in chunks of `size`, for evaluation passes."""
+    for lo in range(0, len(idx), size):
+        chunk = idx[lo : lo + size]
+        yield chunk, data.batch(chunk)
+
+
 @torch.no_grad()
 def _eval_loss(net: RewardNet, data: PairDataset, idx: np.ndarray, config: RewardConfig) -> float:
     net.eval()
     total, n = 0.0, 0
-    for lo in range(0, len(idx), 256):
-        chunk = idx[lo : lo + 256]
-        loss, _ = pair_loss(net, data.batch(chunk), config)
+    for chunk, batch in _batches(data, idx):
+        loss, _ = pair_loss(net, batch, config)
         total += float(loss) * len(chunk)
         n += len(chunk)
     return total / max(n, 1)
@@ -72,14 +78,12 @@ def _pair_losses(net: RewardNet, data: PairDataset, idx: np.ndarray, config: Rew
     """Per-pair Bradley-Terry loss of the aggregate reward on pairs `idx`, times the pair's weight."""
     net.eval()
     out = []
-    for lo in range(0, len(idx), 256):
-        batch = data.batch(idx[lo : lo + 256])
+    for _, batch in _batches(data, idx):
         seg = batch["segments"]
         scores = net(seg.images, seg.state, seg.actions, seg.mask)[0].sum(dim=1)
         b = batch["prob_a"].shape[0]
-        log_pa, log_pb = preference_logprobs(scores[:b], scores[b:], config.label_noise)
-        p = batch["prob_a"]
-        out.append((-(p * log_pa + (1.0 - p) * log_pb) * batch["weight"]).numpy())
+        per_pair = pair_cross_entropy(scores[:b], scores[b:], batch["prob_a"], config.label_noise)
+        out.append((per_pair * batch["weight"]).numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -97,8 +101,7 @@ def _clearly_better(baseline: np.ndarray, candidate: np.ndarray) -> bool:
 def _summed_kinematics(net: RewardNet, data: PairDataset, idx: np.ndarray) -> tuple[torch.Tensor, ...]:
     """Per pair: kinematic features summed over segment A and over segment B, target P(A), weight."""
     a, b, p, w = [], [], [], []
-    for lo in range(0, len(idx), 256):
-        batch = data.batch(idx[lo : lo + 256])
+    for _, batch in _batches(data, idx):
         seg = batch["segments"]
         summed = (seg.state[..., -net.n_kinematic :] * seg.mask.unsqueeze(-1)).sum(dim=1).double()
         n = batch["prob_a"].shape[0]
@@ -218,8 +221,10 @@ def train_member(
         row = {"epoch": float(epoch), LOSS: float(np.mean(losses))}
         if len(val_idx):
             row[VAL_LOSS] = _eval_loss(net, data, val_idx, config)
-            clear = linear_losses is None or _clearly_better(linear_losses, _pair_losses(net, data, val_idx, config))
-            if row[VAL_LOSS] < best_val and clear:
+            # The per-pair pass is needed only when the epoch would otherwise become the best.
+            if row[VAL_LOSS] < best_val and (
+                linear_losses is None or _clearly_better(linear_losses, _pair_losses(net, data, val_idx, config))
+            ):
                 best_val = row[VAL_LOSS]
                 best_state = copy.deepcopy(net.state_dict())
         bar.set_postfix(loss=f"{row[LOSS]:.3f}", val=f"{row.get(VAL_LOSS, float('nan')):.3f}")
