@@ -131,6 +131,16 @@ class Trajectory:
         if self.source not in ("sim", "robot"):
             raise TrajectoryError(f"episode {self.episode_id!r}: source must be 'sim' or 'robot', got {self.source!r}")
 
+    def success_step(self, dt: float) -> int | None:
+        """Index of the step whose action completed the task, or None: not successful, success outside
+        these steps, or its time unknown. The time is `extra["success_time_s"]` on this trajectory's
+        clock (sim rollouts and the recorder write it); step t's action takes effect one period later."""
+        ts = self.extra.get("success_time_s")
+        if not self.success or ts is None or not len(self):
+            return None
+        k = int(round((float(ts) - dt - float(self.timestamps[0])) / dt))
+        return k if 0 <= k < len(self) else None
+
     # ------------------------------------------------------------------ views
     def slice(self, start: int, stop: int) -> Trajectory:
         """Steps [start, stop) as a new trajectory (timestamps keep their origin)."""

@@ -30,8 +30,8 @@ class RewardConfig:
     progress depend on, and learning forward kinematics from few labels is wasteful."""
     kinematic: bool = False
     """Add the scene features of `rlhf.reward.kinematics` (grasp point against each task object:
-    distances, their changes, relative speed when close; jerk; joint-limit margin; contact force)
-    and a linear reward channel over them. Needs `object_positions` and `contact_forces` in every
+    distances and their changes, speed near an object it is not carrying; jerk; joint-limit margin;
+    contact force; the step the task was completed) and a linear reward channel over them. Needs `object_positions` and `contact_forces` in every
     episode: recorded in sim, or from a perception source on a real arm. Bradley-Terry fits the
     linear channel first (convex, L-BFGS), then the transformer learns what it leaves over. Off by
     default because bags recorded on a real arm carry no object positions."""

@@ -30,34 +30,58 @@ def _scene(eid: str, ee: np.ndarray, objects: np.ndarray, rng: np.random.Generat
     )
 
 
-def _columns(k: int, num_objects: int) -> dict[str, slice | int]:
-    """Where object k's columns sit (see the kinematics module's table)."""
-    start = 4 + k * (1 + G * G)
-    return {"dist_change": start, "grid": slice(start + 1, start + 1 + G * G)}
+def _columns(num_objects: int) -> dict[str, slice | int]:
+    """Where the column groups sit (see the kinematics module's table)."""
+    k = num_objects
+    grid = 4 + k
+    return {
+        "dist_change": slice(4, 4 + k),
+        "grid": slice(grid, grid + G * G),
+        "success": kinematic_dim(k) - 1,
+    }
 
 
-def test_features_follow_the_motion_relative_to_each_object():
+def test_features_follow_the_motion_among_the_objects():
     rng = np.random.default_rng(0)
     steps = 12
     # The grasp point moves at 0.2 m/s along x towards object 0, which sits 1 cm past its last
-    # position; object 1 is carried: it moves with the grasp point, 1 cm below it.
+    # position. Object 1 stands 3.5 cm below the grasp point at the first step; from then on it is
+    # carried: it moves with the grasp point, 1 cm below it, lifted 2.5 cm above where it stood.
     ee = np.zeros((steps, 3))
     ee[:, 0] = 0.3 + 0.02 * np.arange(steps)
     ee[:, 2] = 0.2
     objects = np.zeros((steps, 2, 3))
     objects[:, 0] = [ee[-1, 0] + 0.01, 0.0, 0.2]
     objects[:, 1] = ee - [0.0, 0.0, 0.01]
-    f = kinematic_features(_scene("e", ee, objects, rng), DT, 2)
+    objects[0, 1] = ee[0] - [0.0, 0.0, 0.035]
+    ep = _scene("e", ee, objects, rng)
+    ep.success = True
+    ep.extra["success_time_s"] = float(ep.timestamps[9]) + DT  # the action at step 9 completed the task
+    f = kinematic_features(ep, DT, 2)
+    cols = _columns(2)
     assert f.shape == (steps, kinematic_dim(2))
     np.testing.assert_allclose(f[:, 0], 0.2, atol=1e-5)  # speed, m/s
-    np.testing.assert_allclose(f[:-1, _columns(0, 2)["dist_change"]], -0.02, atol=1e-5)
-    # Within the two smallest radii (3 and 6 cm) and faster than the grid's slow speeds: those
-    # columns grow at the end of the approach only, 23 cm out they are zero.
-    close = f[:, _columns(0, 2)["grid"]][:, : 2 * G]
-    assert close[-2].max() > 0.01 and close[0].max() < 1e-6
-    # The carried object: no relative speed, so no approach-speed penalty features, however close.
-    assert np.abs(f[:, _columns(1, 2)["grid"]]).max() < 1e-9
-    np.testing.assert_allclose(f[:, _columns(1, 2)["dist_change"]], 0.0, atol=1e-6)
+    np.testing.assert_allclose(f[:-1, cols["dist_change"]][:, 0], -0.02, atol=1e-5)
+    np.testing.assert_allclose(f[1:, cols["dist_change"]][:, 1], 0.0, atol=1e-6)  # carried: no change
+    grid = f[:, cols["grid"]]
+    # Step 0: 3.5 cm from object 1, not yet lifted, so not carried: moving at 0.2 m/s that close is
+    # in the grid's small radii. Steps 1-3: object 1 is carried and object 0 is 17-23 cm away, so the
+    # 3 and 6 cm radii see nothing. The last steps: 1-3 cm from object 0 at 0.2 m/s.
+    assert grid[0, : 2 * G].max() > 0.01
+    assert grid[1:4, : 2 * G].max() < 1e-6
+    assert grid[-2, :G].max() > 0.01
+    np.testing.assert_array_equal(f[:, cols["success"]], np.eye(steps)[9])
+
+
+def test_only_the_nearest_object_counts():
+    rng = np.random.default_rng(0)
+    ee = np.linspace([0.3, 0.0, 0.1], [0.5, 0.0, 0.1], 10)
+    one = np.stack([np.tile([0.52, 0.0, 0.1], (10, 1)), np.tile([0.0, 0.5, 0.0], (10, 1))], axis=1)
+    two = np.stack([np.tile([0.52, 0.0, 0.1], (10, 1)), np.tile([0.52, 0.01, 0.1], (10, 1))], axis=1)
+    f1 = kinematic_features(_scene("one", ee, one, rng), DT, 2)[:, _columns(2)["grid"]]
+    f2 = kinematic_features(_scene("two", ee, two, rng), DT, 2)[:, _columns(2)["grid"]]
+    assert f1[-2].max() > 0.01
+    np.testing.assert_allclose(f2, f1, rtol=0.2, atol=1e-6)  # a second object beside the first adds little
 
 
 def test_missing_or_mismatched_scene_data_is_named():
