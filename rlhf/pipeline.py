@@ -142,19 +142,29 @@ def _env_fn(cfg: DemoConfig):
 
 
 class _ReplayActor:
-    """Plays back a recorded action sequence (the commands the arm was actually sent)."""
+    """Plays back the joint targets the arm was actually sent.
 
-    def __init__(self, actions: np.ndarray) -> None:
-        self.actions = actions
+    A recorded action is `target - measured q` (what a ros2_control arm is told, relative to where it
+    was), while the sim env's action moves its *commanded* position. sim_node turns each absolute
+    target into `target - commanded` (see its docstring); so does this replay, so the replayed arm
+    is told what the recorded arm was told even where the two lag their commands differently.
+    """
+
+    def __init__(self, traj) -> None:
+        self.targets = np.asarray(traj.joint_positions, np.float64) + np.asarray(traj.actions[:, :7], np.float64)
+        self.gripper = np.asarray(traj.actions[:, 7], np.float64)
         self.t = 0
+        self.base = None
 
     def reset(self, env) -> None:
         self.t = 0
+        self.base = env.unwrapped
 
     def __call__(self, obs, info) -> np.ndarray:
-        a = self.actions[min(self.t, len(self.actions) - 1)]
+        k = min(self.t, len(self.targets) - 1)
         self.t += 1
-        return a
+        delta = self.targets[k] - self.base.commanded_joint_positions
+        return np.append(delta, self.gripper[k]).astype(np.float32)
 
 
 def ground_truth(traj, seed: int, env) -> dict[str, float]:
@@ -167,7 +177,7 @@ def ground_truth(traj, seed: int, env) -> dict[str, float]:
     """
     from rlhf.rollout import run_episode
 
-    replay = run_episode(env, _ReplayActor(traj.actions), seed, max_steps=len(traj))
+    replay = run_episode(env, _ReplayActor(traj), seed, max_steps=len(traj))
     n = len(replay)
     idx = np.minimum(np.arange(len(traj)), n - 1)  # the replay may stop early on success
     traj.object_positions = replay.object_positions[idx]

@@ -317,8 +317,14 @@ class RecorderNodeConfig:
     """End-effector link of that URDF; empty: record no end-effector positions."""
     max_steps: int = 20000
     """A recording stops taking steps after this many (memory bound)."""
+    preroll_s: float = 2.0
+    """Steps of the last this many seconds (arm clock) are kept while no recording runs, so that
+    StartEpisode.start_stamp can begin an episode at a moment that already passed (the sim reset,
+    the operator's cue) instead of when the service call arrived."""
 
     def __post_init__(self) -> None:
+        if not self.preroll_s >= 0:
+            raise ValueError(f"RecorderNodeConfig.preroll_s must be >= 0, got {self.preroll_s}")
         if self.source not in ("sim", "robot"):
             raise ValueError(f"RecorderNodeConfig.source must be 'sim' or 'robot', got {self.source!r}")
         if self.control_period_s <= 0 or self.max_steps < 1:

@@ -65,10 +65,13 @@ def main() -> int:
         report["bad_reset"] = message_to_dict(bad)
         reset = node.call(ResetSim, "/sim_node/reset", ResetSim.Request(task="reach", seed=3), timeout)
         report["reset"] = message_to_dict(reset)
-        node.spin_until(lambda: False, 1.0)  # the instruction reaches the policy and recorder
+        # The policy drives the new episode for a second before the recording is asked for; the
+        # recorder's pre-roll still starts the episode at the reset's first observation.
+        node.spin_until(lambda: False, 1.0)
         # 2. one recorded episode
         start = node.call(StartEpisode, "/recorder_node/start_episode",
-                          StartEpisode.Request(task="reach", instruction=reset.instruction), timeout)
+                          StartEpisode.Request(task="reach", instruction=reset.instruction, start_stamp=reset.stamp),
+                          timeout)
         report["start"] = message_to_dict(start)
         report["stage"] = "recording"
         n0 = len(node.arm_commands)

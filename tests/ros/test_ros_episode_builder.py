@@ -49,3 +49,21 @@ def test_trajectory_target_interpolates_from_current_position():
     assert np.allclose(trajectory_target(times, points, q, 0.05), [0.5, 1.0])
     assert np.allclose(trajectory_target(times, points, q, 0.15), [1.5, 3.0])
     assert np.allclose(trajectory_target(times, points, q, 1.0), [2.0, 4.0])
+
+
+def test_a_preroll_starts_an_episode_at_a_past_stamp():
+    img = np.zeros((4, 4, 3), np.uint8)
+    q = np.zeros(7)
+    pre = builder()
+    for k in range(6):  # steps at 0.0 .. 0.5 s
+        pre.add_step(k * 100_000_000, img, q + k, q, 0.08, q + k + 0.01, 1.0)
+    assert pre.drop_before(250_000_000) == 3 and pre.stamps_ns[0] == 300_000_000
+    assert pre.drop_before(250_000_000) == 0
+    rec = builder()
+    assert rec.adopt_steps(pre) == 3
+    rec.add_step(600_000_000, img, q + 6, q, 0.08, q + 6.01, 1.0)
+    traj = rec.build()
+    assert traj.extra["start_time_ns"] == 300_000_000 and len(traj) == 4
+    assert np.allclose(traj.joint_positions[:, 0], [3, 4, 5, 6])
+    with pytest.raises(ValueError, match="already has steps"):
+        rec.adopt_steps(pre)

@@ -67,6 +67,9 @@ def test_episode_through_the_whole_graph(tmp_path, ros_domain_id):
     info = end["info"]
     assert info["num_steps"] >= 15 and info["instruction"] == report["reset"]["instruction"]
     assert info["control_rate_hz"] == pytest.approx(CONTROL_HZ, rel=0.2)
+    # It begins at the reset's first observation although the recording was asked for a second later.
+    assert info["start_time"] == report["reset"]["stamp"], (info["start_time"], report["reset"]["stamp"])
+    assert "earlier steps" in report["start"]["message"]
     # No control step went missing inside the recording: one step per sim period from first to last.
     # (Under rclpy's multi-threaded executor the recorder once went seconds without a callback.)
     span_s = info["duration"]["sec"] + 1e-9 * info["duration"]["nanosec"]

@@ -9,6 +9,7 @@ A step's timestamp is its joint state's stamp, so steps follow the arm's (sim or
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,6 +69,27 @@ class EpisodeBuilder:
         return True
 
     def __len__(self) -> int:
+        return len(self.stamps_ns)
+
+    _STEP_FIELDS = ("stamps_ns", "images", "qpos", "qvel", "grip", "actions")
+
+    def drop_before(self, stamp_ns: int) -> int:
+        """Remove the steps observed before `stamp_ns` (stamps are increasing); returns how many."""
+        k = bisect.bisect_left(self.stamps_ns, int(stamp_ns))
+        for name in self._STEP_FIELDS:
+            del getattr(self, name)[:k]
+        return k
+
+    def adopt_steps(self, other: EpisodeBuilder) -> int:
+        """Take over `other`'s steps (a pre-roll buffer) as this episode's first; returns how many.
+
+        Only before this builder has steps of its own, so the stamps stay increasing."""
+        if self.stamps_ns:
+            raise ValueError(f"episode {self.episode_id!r} already has steps; a pre-roll can only start it")
+        for name in self._STEP_FIELDS:
+            setattr(self, name, list(getattr(other, name)))
+        self.held += other.held
+        self.replaced += other.replaced
         return len(self.stamps_ns)
 
     def build(self, success: bool | None = None, ee_fn=None) -> Trajectory:

@@ -3,8 +3,10 @@
     ros2 run rlhf_nodes record_rollouts --policy bc/policy --store episodes --task reach --seeds 1,2,3
 
 Starts the four nodes as their own processes (the same executables `sim.launch.py` starts), then for
-each seed: `/sim_node/reset` -> `/recorder_node/start_episode` -> let policy_node drive the arm until the
-sim reports the episode terminated (success) or truncated (time limit) -> `/recorder_node/end_episode`.
+each seed: `/sim_node/reset` -> `/recorder_node/start_episode` from the reset's stamp (the recorder's
+pre-roll holds the steps the policy took meanwhile, so the episode starts at its first step) -> let
+policy_node drive the arm until the sim reports the episode terminated (success) or truncated (time
+limit) -> `/recorder_node/end_episode`.
 Every episode lands in the episode store (MCAP bag + video + index row) exactly as a real arm's would.
 Prints one JSON line per episode and writes a JSON report (`--report`).
 """
@@ -94,9 +96,9 @@ def record(args: argparse.Namespace) -> dict:
             reset = driver.call(ResetSim, "/sim_node/reset", ResetSim.Request(task=args.task, seed=seed), args.timeout)
             if not reset.success:
                 raise RuntimeError(f"reset failed: {reset.message}")
-            driver.spin_until(lambda: False, 0.3)  # the instruction reaches policy and recorder
             start = driver.call(StartEpisode, "/recorder_node/start_episode", StartEpisode.Request(
-                task=args.task, instruction=reset.instruction, policy_version=args.policy_version), args.timeout)
+                task=args.task, instruction=reset.instruction, policy_version=args.policy_version,
+                start_stamp=reset.stamp), args.timeout)
             if not start.success:
                 raise RuntimeError(f"start_episode failed: {start.message}")
             n0 = len(driver.sim_status)

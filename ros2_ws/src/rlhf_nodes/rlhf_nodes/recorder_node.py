@@ -5,6 +5,11 @@ is sent (the controller topics, i.e. after the safety filter) becomes one step, 
 newest joint state and camera frame (rlhf_nodes.episode_builder). `~/end_episode` builds the
 Trajectory, hands it to `EpisodeStore.add` (all or nothing), answers with the stored episode's
 rlhf_msgs/EpisodeInfo and publishes it on /episodes/recorded.
+
+While no recording runs, the steps of the last `preroll_s` seconds are kept, and a StartEpisode with
+a `start_stamp` begins the episode with those observed at or after it. The sim's reset answers with
+its new episode's first stamp, so a recording started after the reset still holds the episode from
+its first step, however long the service calls took.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class RecorderNode(Node):
             self.ee_fn = model.ee_positions
         self._lock = threading.Lock()
         self.recording: EpisodeBuilder | None = None
+        self._preroll = self._new_preroll()
         self._js: tuple[int, np.ndarray, np.ndarray, float] | None = None
         self._img: np.ndarray | None = None
         self._gripper_command = 1.0
@@ -70,6 +76,21 @@ class RecorderNode(Node):
         self.create_service(StartEpisode, "~/start_episode", self.start_callback)
         self.create_service(EndEpisode, "~/end_episode", self.end_callback)
         self.get_logger().info(f"recorder_node: storing episodes in {self.store.root.resolve()}")
+
+    def _new_preroll(self) -> EpisodeBuilder:
+        return EpisodeBuilder(episode_id="preroll", task="", instruction="", policy_version="",
+                              source=self.cfg.source, joint_names=tuple(self.cfg.joint_names),
+                              max_steps=self.cfg.max_steps)
+
+    def _builder(self) -> EpisodeBuilder | None:
+        """Where steps go now: the running recording, else the pre-roll buffer (None when it is off)."""
+        if self.recording is not None:
+            return self.recording
+        return self._preroll if self.cfg.preroll_s > 0 else None
+
+    def _trim_preroll(self) -> None:
+        if self.recording is None and self._preroll.stamps_ns:
+            self._preroll.drop_before(self._preroll.stamps_ns[-1] - int(self.cfg.preroll_s * 1e9))
 
     # ------------------------------------------------------------------ streams
     def joint_states_callback(self, msg: JointState) -> None:
@@ -92,12 +113,13 @@ class RecorderNode(Node):
         most one step per control period, and only while commands stall.
         """
         with self._lock:
-            rec, js, target = self.recording, self._js, self._last_target
+            rec, js, target = self._builder(), self._js, self._last_target
             if rec is None or js is None or target is None or not rec.stamps_ns:
                 return
             if js[0] - rec.stamps_ns[-1] >= 0.75 * self.cfg.control_period_s * 1e9:
                 if rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
                     rec.held += 1
+                self._trim_preroll()
 
     def image_callback(self, msg: Image) -> None:
         img = image_to_array(msg)
@@ -142,7 +164,7 @@ class RecorderNode(Node):
 
     def _record(self, target: np.ndarray) -> None:
         with self._lock:
-            rec, js = self.recording, self._js
+            rec, js = self._builder(), self._js
             if rec is None:
                 return
             if js is None:
@@ -150,6 +172,7 @@ class RecorderNode(Node):
                 return
             self._last_target = np.asarray(target, np.float64)
             rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command)
+            self._trim_preroll()
 
     # ------------------------------------------------------------------ services
     def start_callback(self, request: StartEpisode.Request, response: StartEpisode.Response) -> StartEpisode.Response:
@@ -164,15 +187,23 @@ class RecorderNode(Node):
                 response.success = False
                 response.message = f"episode id {eid!r} is already in the store"
                 return response
-            self.recording = EpisodeBuilder(
+            rec = EpisodeBuilder(
                 episode_id=eid, task=request.task, instruction=request.instruction or self.instruction,
                 policy_version=request.policy_version or self.policy_version, source=self.cfg.source,
                 joint_names=tuple(self.cfg.joint_names), max_steps=self.cfg.max_steps,
             )
+            start_ns = time_to_ns(request.start_stamp)
+            earlier = ""
+            if start_ns > 0:
+                self._preroll.drop_before(start_ns)
+                n = rec.adopt_steps(self._preroll)
+                earlier = f", {n} earlier steps from t={start_ns * 1e-9:.3f} s"
+            self._preroll = self._new_preroll()
+            self.recording = rec
         response.success = True
         response.episode_id = eid
-        response.message = f"recording {eid}"
-        self.get_logger().info(f"recording episode {eid} ({request.task}: {self.recording.instruction!r})")
+        response.message = f"recording {eid}{earlier}"
+        self.get_logger().info(f"recording episode {eid}{earlier} ({request.task}: {rec.instruction!r})")
         return response
 
     def end_callback(self, request: EndEpisode.Request, response: EndEpisode.Response) -> EndEpisode.Response:

@@ -13,7 +13,11 @@ Absolute targets become the env's action: action = clip(target - env's commanded
 +-max_joint_delta), so the env's own limits (joint range, per-step delta, wind-up bound) still
 apply, exactly as a position controller with a rate limit. No command: the arm holds.
 `~/reset` (rlhf_msgs/ResetSim) starts a new episode (optionally of another task) and publishes its
-instruction on /task/instruction (latched).
+instruction on /task/instruction (latched). A reset takes one control period of sim time, so the new
+episode's first observation has a stamp of its own (returned by the reset, for the recorder's
+StartEpisode.start_stamp). After a reset the physics waits for the first command, republishing that
+observation meanwhile: as in a gym episode, step 0 is the reset state and the first action, so a
+recorded episode replays from its seed.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class SimNode(Node):
             self._trajectory = None
             self._gripper = 1.0
             self.steps = 0
+            self.sim_time_ns += int(round(self.sim_cfg.dt * 1e9))
         self.pub_instr.publish(String(data=self.obs["instruction"]))
         self._publish_observation()
         return self.obs["instruction"]
@@ -103,6 +108,7 @@ class SimNode(Node):
             return response
         seed = None if request.seed < 0 else int(request.seed)
         response.instruction = self._reset(task, seed)
+        response.stamp = ns_to_time(self.sim_time_ns)
         response.success = True
         response.message = f"task {task}, seed {self.env.unwrapped.episode_seed}"
         self.get_logger().info(f"reset: {response.message}: {response.instruction!r}")
@@ -171,12 +177,17 @@ class SimNode(Node):
             env = self.env.unwrapped
             dt_ns = int(round(self.sim_cfg.dt * 1e9))
             target = self._target(self.sim_time_ns + dt_ns)
-            delta = np.zeros(7) if target is None else target - env.commanded_joint_positions
-            mjd = self.sim_cfg.max_joint_delta
-            action = np.concatenate([np.clip(delta, -mjd, mjd), [self._gripper]]).astype(np.float32)
-            self.obs, _, terminated, truncated, self.info = env.step(action)
-            self.sim_time_ns += dt_ns
-            self.steps += 1
+            waiting = target is None and self.steps == 0  # a new episode starts with its first command
+            if not waiting:
+                delta = np.zeros(7) if target is None else target - env.commanded_joint_positions
+                mjd = self.sim_cfg.max_joint_delta
+                action = np.concatenate([np.clip(delta, -mjd, mjd), [self._gripper]]).astype(np.float32)
+                self.obs, _, terminated, truncated, self.info = env.step(action)
+                self.sim_time_ns += dt_ns
+                self.steps += 1
+        if waiting:
+            self._publish_observation()  # late subscribers (a policy starting up) still get the first state
+            return
         if self.pub_clock is not None:
             self.pub_clock.publish(Clock(clock=ns_to_time(self.sim_time_ns)))
         self._publish_observation()
