@@ -209,19 +209,25 @@ def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str)
     from rlhf.rl.ppo import PPOTrainer
 
     out = work / name
+    done = 0
     if (out / "head" / "head.pt").exists() and (out / "trainer_state.json").exists():
-        state = json.loads((out / "trainer_state.json").read_text())
-        if state["iteration"] >= cfg.ppo_iterations:
+        done = int(json.loads((out / "trainer_state.json").read_text())["iteration"])
+        if done >= cfg.ppo_iterations:
             return out / "head"
     policy = _load(bc_ckpt)
     col = _collector(cfg, policy, name)
     logger = MetricsLogger(out, tensorboard=False)
     pcfg = PPOConfig(iterations=cfg.ppo_iterations, episodes_per_iter=cfg.episodes_per_iter, kl_coef=cfg.kl_coef,
-                     learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=0,
+                     learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=5,
                      exploration_log_std=None if math.isnan(cfg.ppo_exploration_log_std) else cfg.ppo_exploration_log_std,
                      critic_warmup_iterations=cfg.ppo_critic_warmup)
     trainer = PPOTrainer(policy, col, reward_fn, pcfg, logger=logger, out_dir=out, progress=False)
-    trainer.train()
+    if done:
+        # An interrupted run, or one extended with more iterations: resume head, critic, KL and
+        # normaliser state where it stopped (the metrics CSV keeps its rows).
+        trainer.load(out)
+        logger.keep_first(done)
+    trainer.train(cfg.ppo_iterations - done)
     col.close()
     logger.close()
     plot_proxy_gold_kl(out / "metrics.csv", out / "proxy_gold_kl.png", title=name)

@@ -44,6 +44,12 @@ class MetricsLogger:
             self._writer.flush()
         self._write_csv()
 
+    def keep_first(self, n: int) -> None:
+        """Drop the rows after the first `n` (a resumed run repeats the iterations after its checkpoint)."""
+        if len(self.rows) > n:
+            self.rows = self.rows[:n]
+            self._write_csv()
+
     def _write_csv(self) -> None:
         keys: list[str] = []
         for row in self.rows:

@@ -133,3 +133,15 @@ def test_config_rejects_bad_values_by_name():
         PPOConfig(kl_mode="pid")
     with pytest.raises(ValueError, match="PPOConfig.clip_coef"):
         PPOConfig(clip_coef=0.0)
+
+
+def test_a_resumed_log_drops_the_rows_after_its_checkpoint(tmp_path):
+    log = MetricsLogger(tmp_path, tensorboard=False)
+    for i in range(7):  # a run checkpointed at iteration 5 and interrupted after 7
+        log.log(i, {"gold/return": float(i)})
+    again = MetricsLogger(tmp_path, tensorboard=False)
+    assert len(again.rows) == 7
+    again.keep_first(5)
+    again.log(5, {"gold/return": 50.0})
+    rows = read_metrics_csv(tmp_path / "metrics.csv")
+    assert [r["step"] for r in rows] == [0, 1, 2, 3, 4, 5] and rows[-1]["gold/return"] == 50.0
