@@ -44,6 +44,9 @@ class EpisodeBuilder:
     """Steps recorded with the held target because no command came in that control period."""
     observations: int = 0
     """Joint states received while recording (to tell lost observations from lost commands)."""
+    start_ns: int | None = None
+    """Where the episode begins on the arm's clock when the recording was started at a known moment
+    (StartEpisode.start_stamp); None: with its first command."""
 
     def add_step(
         self, stamp_ns: int, image: np.ndarray | None, q: np.ndarray | None, qd: np.ndarray | None,

@@ -110,11 +110,18 @@ class RecorderNode(Node):
         phase jitter can put two commands between one pair of observations and none between the next:
         the arm then moved the whole step toward the target it still held. That step is recorded with
         the held target, so no control step is lost; with faster joint states (a real arm) this adds at
-        most one step per control period, and only while commands stall.
+        most one step per control period, and only while commands stall. The same holds for the first
+        observation of a recording started at a known stamp: its command may have reached the recorder
+        before the observation did, and so been paired with the observation before.
         """
         with self._lock:
             rec, js, target = self._builder(), self._js, self._last_target
-            if rec is None or js is None or target is None or not rec.stamps_ns:
+            if rec is None or js is None or target is None:
+                return
+            if not rec.stamps_ns:
+                if rec.start_ns is not None and js[0] >= rec.start_ns:
+                    if rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
+                        rec.held += 1
                 return
             if js[0] - rec.stamps_ns[-1] >= 0.75 * self.cfg.control_period_s * 1e9:
                 if rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
@@ -195,6 +202,7 @@ class RecorderNode(Node):
             start_ns = time_to_ns(request.start_stamp)
             earlier = ""
             if start_ns > 0:
+                rec.start_ns = start_ns
                 self._preroll.drop_before(start_ns)
                 n = rec.adopt_steps(self._preroll)
                 earlier = f", {n} earlier steps from t={start_ns * 1e-9:.3f} s"
