@@ -69,6 +69,12 @@ class DemoConfig:
     """Reward-model epochs per (re)training."""
     reward_use_images: bool = False
     """Feed camera frames to the reward model (slower on CPU; proprioception and end-effector suffice for reach)."""
+    reward_kinematic: bool = True
+    """Give the reward model the scene features of `rlhf.reward.kinematics` and their linear channel
+    (RewardConfig.kinematic). Every episode here comes from the sim, so it has the object positions
+    they need (graph recordings get them from their seeded replay). With them the reward model agrees
+    with gold on 0.93-0.95 of held-out pairs at 1,000 labels, against 0.79 without
+    (bench/results/reward.md)."""
     teacher_beta: float = float("inf")
     """Scripted teacher's Bradley-Terry rationality (inf: noise-free)."""
     teacher_mistake_rate: float = 0.0
@@ -437,7 +443,8 @@ def run_demo(out_dir: str | os.PathLike, cfg: DemoConfig | None = None, log=prin
             pairs0 = same_start_pairs(graph_trajs, seg_steps, rng)
             annotation.label_pairs("round0", pairs0)
 
-        rcfg = RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed, use_images=cfg.reward_use_images)
+        rcfg = RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed, use_images=cfg.reward_use_images,
+                            kinematic=cfg.reward_kinematic)
         agreement: list[dict[str, float]] = []
 
         def train_reward(eps, triples):

@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lp.add_argument("--pairs-per-round", type=int, help="LoopConfig.pairs_per_round")
     lp.add_argument("--ppo-iterations-per-round", type=int, help="LoopConfig.ppo_iterations_per_round")
     lp.add_argument("--reward-epochs", type=int, help="RewardConfig.epochs of each reward update")
+    lp.add_argument("--reward-kinematic", action="store_true",
+                    help="RewardConfig.kinematic: scene features (object positions, recorded in sim) and their "
+                         "linear reward channel; see rlhf.reward.kinematics")
     lp.add_argument("--teacher-beta", type=float, default=float("inf"), help="TeacherConfig.beta (inf: noise-free)")
     lp.add_argument("--teacher-mistake-rate", type=float, default=0.0, help="TeacherConfig.mistake_rate")
     lp.add_argument("--labeler", choices=("teacher", "store"), help="LoopConfig.labeler")
@@ -205,7 +208,8 @@ def _rlhf_loop(args: argparse.Namespace) -> int:
         return _fail("rlhf loop", "--labeler store needs --store and --campaign")
     try:
         loop_cfg = LoopConfig(**_overrides(args, LoopConfig))
-        reward_cfg = RewardConfig(**({"epochs": args.reward_epochs} if args.reward_epochs else {}))
+        reward_cfg = RewardConfig(**({"epochs": args.reward_epochs} if args.reward_epochs else {}),
+                                  kinematic=args.reward_kinematic)
         teacher = TeacherConfig(beta=args.teacher_beta, mistake_rate=args.teacher_mistake_rate)
         if args.reward:
             from rlhf.reward.checkpoint import load_checkpoint

@@ -67,6 +67,7 @@ def test_cli_rlhf_loop_one_tiny_round(bc_checkpoint, tmp_path):
     out = tmp_path / "loop"
     rc = main(["rlhf", "loop", "--policy", str(bc_checkpoint), "--task", "reach", "--out", str(out),
                "--rounds", "1", "--pairs-per-round", "2", "--ppo-iterations-per-round", "1", "--reward-epochs", "1",
+               "--reward-kinematic",
                "--episodes-per-iter", "2", "--num-envs", "2", "--vector-mode", "sync", "--max-episode-steps", "6",
                "--image-size", "32", "--no-tensorboard", "--no-progress"])
     assert rc == 0
