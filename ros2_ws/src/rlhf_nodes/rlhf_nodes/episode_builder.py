@@ -86,13 +86,12 @@ class EpisodeBuilder:
     def adopt_steps(self, other: EpisodeBuilder) -> int:
         """Take over `other`'s steps (a pre-roll buffer) as this episode's first; returns how many.
 
-        Only before this builder has steps of its own, so the stamps stay increasing."""
+        Only before this builder has steps of its own, so the stamps stay increasing. The counters
+        (held, replaced, dropped) stay this episode's own: the buffer's count steps it has since dropped."""
         if self.stamps_ns:
             raise ValueError(f"episode {self.episode_id!r} already has steps; a pre-roll can only start it")
         for name in self._STEP_FIELDS:
             setattr(self, name, list(getattr(other, name)))
-        self.held += other.held
-        self.replaced += other.replaced
         return len(self.stamps_ns)
 
     def build(self, success: bool | None = None, ee_fn=None) -> Trajectory:

@@ -118,14 +118,12 @@ class RecorderNode(Node):
             rec, js, target = self._builder(), self._js, self._last_target
             if rec is None or js is None or target is None:
                 return
-            if not rec.stamps_ns:
-                if rec.start_ns is not None and js[0] >= rec.start_ns:
-                    if rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
-                        rec.held += 1
-                return
-            if js[0] - rec.stamps_ns[-1] >= 0.75 * self.cfg.control_period_s * 1e9:
-                if rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
-                    rec.held += 1
+            if rec.stamps_ns:
+                due = js[0] - rec.stamps_ns[-1] >= 0.75 * self.cfg.control_period_s * 1e9
+            else:
+                due = rec.start_ns is not None and js[0] >= rec.start_ns
+            if due and rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
+                rec.held += 1
                 self._trim_preroll()
 
     def image_callback(self, msg: Image) -> None:
