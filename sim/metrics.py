@@ -3,7 +3,8 @@
 `traj` is duck-typed as an `rlhf.trajectory.Trajectory`: this module reads `task`, `success`,
 `timestamps` (T,), `joint_positions` (T, 7), `gripper` (T,), `ee_positions` (T, 3),
 `object_positions` (T, K, 3), `contact_forces` (T,) and `extra` ("control_dt_s",
-"success_time_s", "time_limit_s"). Step t holds the observation before action t, and the contact
+"success_time_s", "time_limit_s"), and asks `traj.success_step(dt)` for the step that succeeded
+(the reward model's success column uses the same method). Step t holds the observation before action t, and the contact
 force during action t.
 
 - `gold_metrics(traj)`: episode figures (success, time, jerk, speed near objects, ...).
@@ -77,16 +78,6 @@ def _near_mask(ee: np.ndarray, objects: np.ndarray) -> np.ndarray:
     return np.any((d < NEAR_RADIUS_M) & ~held, axis=1)
 
 
-def _success_index(traj, dt: float) -> int | None:
-    """Index of the step whose action produced success, if it lies in this trajectory."""
-    ts = traj.extra.get("success_time_s") if getattr(traj, "extra", None) else None
-    if ts is None or not traj.success:
-        return None
-    t = np.asarray(traj.timestamps, dtype=np.float64)
-    k = int(round((float(ts) - dt - t[0]) / dt)) if len(t) else -1
-    return k if 0 <= k < len(t) else None
-
-
 def gold_metrics(traj) -> dict[str, float]:
     """Episode figures. All keys are always present (float); see docs/gold_metrics.md."""
     dt = _dt(traj)
@@ -107,7 +98,7 @@ def gold_metrics(traj) -> dict[str, float]:
         time_to_success = float(traj.extra.get("time_limit_s", duration)) if traj.extra else duration
     hit = forces > COLLISION_FORCE_N
     onsets = int(np.sum(hit[1:] & ~hit[:-1]) + (hit[0] if n else 0))
-    active = slice(0, (_success_index(traj, dt) or n - 1) + 1)
+    active = slice(0, (traj.success_step(dt) or n - 1) + 1)
     phi = progress_potential(traj.task, ee, obj) if n else np.zeros(0)
     rough = np.abs(np.diff(q, n=2, axis=0)).mean() if n >= 3 else 0.0
     return {
@@ -147,7 +138,7 @@ def gold_step_rewards(traj) -> np.ndarray:
     phi = progress_potential(traj.task, ee, obj)
     r = np.zeros(n)
     r[:-1] += W_PROGRESS * np.diff(phi)
-    k = _success_index(traj, dt)
+    k = traj.success_step(dt)
     if k is not None:
         r[k] += W_SUCCESS
     r -= W_TIME * dt
