@@ -26,6 +26,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exploration-log-std", type=float,
                    help="PPOConfig.exploration_log_std: the head's log std (normalised units) for PPO; default BC's")
     p.add_argument("--critic-warmup-iterations", type=int, help="PPOConfig.critic_warmup_iterations")
+    p.add_argument("--group-size", type=int, help="PPOConfig.group_size: episodes per initial state per iteration")
+    p.add_argument("--advantage", choices=("gae", "group"),
+                   help="PPOConfig.advantage: 'gae' (critic) or 'group' (RLOO leave-one-out baseline per seed)")
     p.add_argument("--seed", type=int, help="PPOConfig.seed")
     p.add_argument("--no-tensorboard", action="store_true", help="CSV only")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -23,6 +23,13 @@ class PPOConfig:
     """PPO iterations (one rollout batch + `update_epochs` passes over it each)."""
     episodes_per_iter: int = 8
     """Complete episodes collected per iteration."""
+    group_size: int = 1
+    """Episodes per initial state in an iteration: episodes_per_iter / group_size distinct env seeds,
+    each rolled out group_size times with different action noise. Must divide episodes_per_iter."""
+    advantage: str = "gae"
+    """'gae': GAE on the critic's values, per step. 'group': RLOO's per-episode advantage (return
+    minus the leave-one-out mean of its group's returns, undiscounted, given to every step); needs
+    group_size >= 2. The critic still trains (its explained variance is logged) but is not used."""
     num_envs: int = 0
     """Vectorised sim envs; 0 means one per CPU core."""
     vector_mode: str = "async"
@@ -95,6 +102,11 @@ class PPOConfig:
             _check(getattr(self, name) >= 1, f"PPOConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("num_envs", "max_episode_steps", "checkpoint_every", "critic_warmup_iterations"):
             _check(getattr(self, name) >= 0, f"PPOConfig.{name} must be >= 0, got {getattr(self, name)}")
+        _check(self.group_size >= 1 and self.episodes_per_iter % self.group_size == 0,
+               f"PPOConfig.group_size must be >= 1 and divide episodes_per_iter ({self.episodes_per_iter}), got {self.group_size}")
+        _check(self.advantage in ("gae", "group"), f"PPOConfig.advantage must be 'gae' or 'group', got {self.advantage!r}")
+        _check(self.advantage != "group" or self.group_size >= 2,
+               f"PPOConfig.advantage 'group' needs group_size >= 2, got {self.group_size}")
         _check(self.vector_mode in ("async", "sync"), f"PPOConfig.vector_mode must be 'async' or 'sync', got {self.vector_mode!r}")
         _check(0.0 < self.gamma <= 1.0, f"PPOConfig.gamma must be in (0, 1], got {self.gamma}")
         _check(0.0 <= self.gae_lambda <= 1.0, f"PPOConfig.gae_lambda must be in [0, 1], got {self.gae_lambda}")

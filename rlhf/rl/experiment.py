@@ -68,6 +68,10 @@ class ExperimentConfig:
     """PPOConfig.exploration_log_std (normalised units) for RLHF and gold PPO; nan keeps BC's std."""
     ppo_critic_warmup: int = 3
     """PPOConfig.critic_warmup_iterations: iterations in which only the critic learns."""
+    ppo_group_size: int = 1
+    """PPOConfig.group_size: episodes per initial state in a PPO iteration."""
+    ppo_advantage: str = "gae"
+    """PPOConfig.advantage: 'gae' (critic) or 'group' (RLOO's leave-one-out baseline per seed)."""
     dpo_epochs: int = 30
     """DPO epochs."""
     dpo_beta: float = 0.1
@@ -220,7 +224,8 @@ def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str)
     pcfg = PPOConfig(iterations=cfg.ppo_iterations, episodes_per_iter=cfg.episodes_per_iter, kl_coef=cfg.kl_coef,
                      learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=5,
                      exploration_log_std=None if math.isnan(cfg.ppo_exploration_log_std) else cfg.ppo_exploration_log_std,
-                     critic_warmup_iterations=cfg.ppo_critic_warmup)
+                     critic_warmup_iterations=cfg.ppo_critic_warmup, group_size=cfg.ppo_group_size,
+                     advantage=cfg.ppo_advantage)
     trainer = PPOTrainer(policy, col, reward_fn, pcfg, logger=logger, out_dir=out, progress=False)
     if done:
         # An interrupted run, or one extended with more iterations: resume head, critic, KL and

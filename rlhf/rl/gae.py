@@ -1,4 +1,5 @@
-"""Generalised advantage estimation (Schulman et al., 2016) as one pure function."""
+"""Advantage estimators as pure functions: GAE (Schulman et al., 2016) per step, and the
+leave-one-out group baseline of RLOO (Ahmadian et al., 2024) per episode."""
 
 from __future__ import annotations
 
@@ -44,3 +45,28 @@ def compute_gae(
         adv[t] = next_adv
         next_value = v[t]
     return adv, adv + v
+
+
+def leave_one_out_advantages(returns: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per-episode advantage: its return minus the mean return of the *other* episodes of its group.
+
+    A group is a set of episodes from the same initial state (same env seed). Subtracting their
+    mean removes what the start alone decides (an easy or a hard layout), which a critic on frozen
+    features only partly predicts; what is left is what this episode's actions did better or worse.
+
+    Args:
+        returns: (N,) episode returns.
+        groups: (N,) group id of each episode; every group needs at least two episodes.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    g = np.asarray(groups)
+    if r.ndim != 1 or g.shape != r.shape:
+        raise ValueError(f"returns {r.shape} and groups {g.shape} must both be (N,)")
+    out = np.empty_like(r)
+    for gid in np.unique(g):
+        idx = np.flatnonzero(g == gid)
+        if len(idx) < 2:
+            raise ValueError(f"group {gid.item()!r} has {len(idx)} episode(s); a leave-one-out baseline needs at least 2")
+        total = r[idx].sum()
+        out[idx] = r[idx] - (total - r[idx]) / (len(idx) - 1)
+    return out

@@ -29,7 +29,7 @@ from torch import nn
 from rlhf.atomic import atomic_write_bytes, atomic_write_json
 from rlhf.rl.config import PPOConfig
 from rlhf.rl.critic import Critic
-from rlhf.rl.gae import compute_gae
+from rlhf.rl.gae import compute_gae, leave_one_out_advantages
 from rlhf.rl.kl_controller import make_kl_controller
 from rlhf.rl.losses import kl_penalty, ppo_clip_loss, value_loss
 from rlhf.rl.overoptimization import OverOptimizationMonitor
@@ -115,8 +115,10 @@ class PPOTrainer:
 
     # ------------------------------------------------------------------ one iteration
     def seeds_for(self, iteration: int) -> list[int]:
-        n = self.config.episodes_per_iter
-        return [self.config.seed * 1_000_000 + iteration * n + i for i in range(n)]
+        """Env seeds of one iteration: each distinct seed `group_size` times, a group's copies adjacent."""
+        g = self.config.group_size
+        n = self.config.episodes_per_iter // g
+        return [self.config.seed * 1_000_000 + iteration * n + i for i in range(n) for _ in range(g)]
 
     def collect(self, seeds: list[int], deterministic: bool = False) -> list[EpisodeRecord]:
         head_state = self.head.state_dict() if getattr(self.collector, "needs_head_state", False) else None
@@ -171,12 +173,16 @@ class PPOTrainer:
         objective["objective/kl"] = float(np.mean([k.sum() for k in kls]))  # closed form, per episode
         objective["objective/kl_sampled"] = float(np.mean([k.sum() for k in kl_charges]))
 
-        # 5. GAE per episode
+        # 5. GAE per episode (the critic's target either way); with 'group', RLOO's advantages
         advs, rets = [], []
         for r, rew, val, lv in zip(records, rewards, values, last_values, strict=True):
             a, ret = compute_gae(rew, val, float(lv), r.terminated, c.gamma, c.gae_lambda)
             advs.append(a)
             rets.append(ret)
+        if c.advantage == "group":
+            episode_adv = leave_one_out_advantages(np.array([rew.sum() for rew in rewards]),
+                                                   np.array([r.seed for r in records]))
+            advs = [np.full(len(rew), a) for rew, a in zip(rewards, episode_adv, strict=True)]
         b_advantages = torch.as_tensor(np.concatenate(advs), dtype=torch.float32, device=self.device)
         b_returns = torch.as_tensor(np.concatenate(rets), dtype=torch.float32, device=self.device)
 

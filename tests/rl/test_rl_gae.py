@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlhf.rl.gae import compute_gae
+from rlhf.rl.gae import compute_gae, leave_one_out_advantages
 
 
 def test_gae_terminal_episode_by_hand():
@@ -56,3 +56,19 @@ def test_gae_batched_columns_match_single_episodes():
 def test_gae_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         compute_gae(np.zeros(3), np.zeros(4), 0.0, True, 0.9, 0.9)
+
+
+def test_leave_one_out_advantages_by_hand():
+    # group 7: returns 1, 2, 6 -> each minus the mean of the other two; group 3: 4 and 0 -> +4 and -4
+    adv = leave_one_out_advantages(np.array([1.0, 4.0, 2.0, 0.0, 6.0]), np.array([7, 3, 7, 3, 7]))
+    np.testing.assert_allclose(adv, [1.0 - 4.0, 4.0, 2.0 - 3.5, -4.0, 6.0 - 1.5])
+    # a constant added to one group's returns (an easier start) leaves its advantages unchanged
+    shifted = leave_one_out_advantages(np.array([101.0, 4.0, 102.0, 0.0, 106.0]), np.array([7, 3, 7, 3, 7]))
+    np.testing.assert_allclose(shifted, adv)
+
+
+def test_leave_one_out_rejects_a_group_of_one():
+    with pytest.raises(ValueError, match="group 5 has 1 episode"):
+        leave_one_out_advantages(np.array([1.0, 2.0, 3.0]), np.array([4, 4, 5]))
+    with pytest.raises(ValueError, match=r"must both be \(N,\)"):
+        leave_one_out_advantages(np.zeros(3), np.zeros(2))

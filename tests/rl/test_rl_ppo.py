@@ -126,6 +126,22 @@ def test_save_and_resume_round_trip(tmp_path):
         fresh.load(tmp_path / "nope")
 
 
+def test_group_advantage_rolls_each_seed_out_group_size_times_and_improves_gold():
+    # RLOO: 2 seeds x 4 noisy episodes per iteration; every step of an episode gets its return minus
+    # the mean of its group's other returns, so the policy learns from the gold reward without a critic.
+    tr = make_trainer(0.0, reward=gold_step_rewards, group_size=4, advantage="group")
+    seeds = tr.seeds_for(3)
+    assert seeds == [6, 6, 6, 6, 7, 7, 7, 7]
+    tr.policy.policy.action_head.mean.weight.data.mul_(0.0)
+    recs = tr.collect(seeds)
+    # same start, different action noise: the four copies of a seed are different episodes
+    assert not np.array_equal(recs[0].samples, recs[1].samples)
+    np.testing.assert_array_equal(recs[0].trajectory.joint_positions[0], recs[1].trajectory.joint_positions[0])
+    first = tr.step()["gold/return"]
+    hist = [tr.step() for _ in range(12)]
+    assert np.mean([m["gold/return"] for m in hist[-3:]]) > first + 0.5
+
+
 def test_config_rejects_bad_values_by_name():
     with pytest.raises(ValueError, match="PPOConfig.gamma"):
         PPOConfig(gamma=1.5)
@@ -133,6 +149,10 @@ def test_config_rejects_bad_values_by_name():
         PPOConfig(kl_mode="pid")
     with pytest.raises(ValueError, match="PPOConfig.clip_coef"):
         PPOConfig(clip_coef=0.0)
+    with pytest.raises(ValueError, match="PPOConfig.group_size"):
+        PPOConfig(episodes_per_iter=8, group_size=3)
+    with pytest.raises(ValueError, match="PPOConfig.advantage 'group' needs group_size >= 2"):
+        PPOConfig(advantage="group")
 
 
 def test_a_resumed_log_drops_the_rows_after_its_checkpoint(tmp_path):

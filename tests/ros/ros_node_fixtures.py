@@ -108,10 +108,19 @@ def stop_nodes(procs, timeout: float = 20.0) -> dict[str, int]:
         try:
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            # Ask the runner's faulthandler for every thread's stack first, so a node that hangs in
+            # shutdown says where (it lands in the node's log, printed below).
+            p.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
             p.kill()
             p.wait()
         p._log.close()
-        codes[Path(p.args[0]).name] = p.returncode
+        name = Path(p.args[0]).name
+        codes[name] = p.returncode
+        if p.returncode != 0:
+            # pytest shows a failing test's stdout: the node's last words, not just its exit code
+            tail = Path(p._log.name).read_text(errors="replace")[-6000:]
+            print(f"--- {name} exited {p.returncode}; last lines of {p._log.name}:\n{tail}")
     return codes
 
 

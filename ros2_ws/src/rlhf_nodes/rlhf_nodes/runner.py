@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -30,6 +32,9 @@ def run(node_factory: Callable[[], Node], args=None) -> None:
     # however many threads it has; a Python-level handler would only run once the main thread
     # returns from a blocking wait. A node started by a launcher is usually stopped with SIGTERM.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.ALL)
+    # SIGUSR1 prints every thread's stack to stderr and the node runs on: how to see where a node
+    # that will not stop is stuck (the test fixtures send it before they kill a straggler).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     node = None
     code = 0
     executor = SingleThreadedExecutor()
