@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -98,29 +96,17 @@ def start_node(name: str, env: dict, log_dir: Path, params: dict | None = None, 
 
 
 def stop_nodes(procs, timeout: float = 20.0) -> dict[str, int]:
-    """SIGTERM every process (nodes flush on it), wait, kill stragglers; returns exit codes."""
+    """SIGTERM every process (nodes flush on it), wait, dump and kill stragglers; returns exit codes."""
+    from rlhf_nodes.processes import stop_processes
+
+    codes = stop_processes([(Path(p.args[0]).name, p) for p in procs], timeout)
     for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    codes = {}
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            # Ask the runner's faulthandler for every thread's stack first, so a node that hangs in
-            # shutdown says where (it lands in the node's log, printed below).
-            p.send_signal(signal.SIGUSR1)
-            time.sleep(1.0)
-            p.kill()
-            p.wait()
         p._log.close()
         name = Path(p.args[0]).name
-        codes[name] = p.returncode
-        if p.returncode != 0:
+        if codes[name] != 0:
             # pytest shows a failing test's stdout: the node's last words, not just its exit code
             tail = Path(p._log.name).read_text(errors="replace")[-6000:]
-            print(f"--- {name} exited {p.returncode}; last lines of {p._log.name}:\n{tail}")
+            print(f"--- {name} exited {codes[name]}; last lines of {p._log.name}:\n{tail}")
     return codes
 
 

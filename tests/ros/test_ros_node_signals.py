@@ -38,3 +38,28 @@ def test_sigusr1_dumps_stacks_and_sigterm_still_exits_cleanly(tmp_path, ros_doma
     finally:
         codes = stop_nodes([node])
     assert codes == {"safety_node": 0}
+
+
+def test_stop_processes_dumps_a_stragglers_stacks_before_killing_it(tmp_path):
+    # A process that ignores SIGTERM, with the runner's faulthandler: stop_processes waits out its
+    # timeout, asks for the stacks, then kills it; one beside it ends on the SIGTERM itself.
+    import subprocess
+    import sys
+
+    from rlhf_nodes.processes import stop_processes
+
+    stubborn = ("import faulthandler, signal, time\n"
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                "faulthandler.register(signal.SIGUSR1, all_threads=True)\n"
+                "print('ready', flush=True)\n"
+                "while True:\n    time.sleep(0.05)\n")
+    log = tmp_path / "stubborn.log"
+    with open(log, "w") as f:
+        p = subprocess.Popen([sys.executable, "-c", stubborn], stdout=f, stderr=subprocess.STDOUT)
+        polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        _wait_for(log, "ready", 30)
+        codes = stop_processes([("stubborn", p), ("polite", polite)], timeout=1.0)
+    assert codes["stubborn"] == -signal.SIGKILL
+    assert codes["polite"] == -signal.SIGTERM  # no handler: the default action ends it
+    text = log.read_text()
+    assert "(most recent call first)" in text and "<string>" in text, text

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from std_msgs.msg import String
 from rlhf_nodes import qos
 from rlhf_nodes.graph_client import GraphClient
 from rlhf_nodes.msg_dict import message_to_dict
+from rlhf_nodes.processes import stop_processes
 
 
 def _node_cmd(name: str, params: dict) -> list[str]:
@@ -125,17 +125,9 @@ def record(args: argparse.Namespace) -> dict:
     finally:
         driver.destroy_node()
         rclpy.shutdown()
-        for _, p, _ in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)  # nodes flush on SIGTERM
-        for name, p, log in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        report["exit_codes"] = stop_processes([(name, p) for name, p, _ in procs])
+        for _, _, log in procs:
             log.close()
-            report.setdefault("exit_codes", {})[name] = p.returncode
     return report
 
 

@@ -41,7 +41,12 @@ def run(node_factory: Callable[[], Node], args=None) -> None:
     try:
         node = node_factory()
         executor.add_node(node)
-        executor.spin()
+        # spin_once with a timeout rather than spin(): the context is re-checked at least twice a
+        # second, so a shutdown whose wake-up the wait missed cannot leave the main thread waiting
+        # for ever. Seen rarely in CI: a node alive 20 s after SIGTERM, close() never called, its
+        # control thread still ticking into the invalidated context.
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.5)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
