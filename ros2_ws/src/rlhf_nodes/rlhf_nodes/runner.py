@@ -6,6 +6,7 @@ import faulthandler
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 
@@ -13,6 +14,17 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+TEARDOWN_TIMEOUT_S = 3.0
+"""How long each teardown call may take before the process ends without it."""
+
+
+def _bounded(fn: Callable[[], object], what: str) -> None:
+    t = threading.Thread(target=fn, name=what, daemon=True)
+    t.start()
+    t.join(TEARDOWN_TIMEOUT_S)
+    if t.is_alive():
+        print(f"{what} did not return within {TEARDOWN_TIMEOUT_S} s; exiting without it", file=sys.stderr)
 
 
 def run(node_factory: Callable[[], Node], args=None) -> None:
@@ -63,10 +75,13 @@ def run(node_factory: Callable[[], Node], args=None) -> None:
                 close()  # flush what the node writes before anything is torn down
         # Bounded: a callback still running (e.g. a policy tick) must not keep the process alive.
         executor.shutdown(timeout_sec=2.0)
+        # Bounded as well: rclpy's destroy_node waits in destroy_when_not_in_use, and a CI run caught
+        # recorder_node there 20 s after SIGTERM (its stack, from SIGUSR1). Writers were flushed by
+        # close() and the process ends just below, so a teardown that does not finish is given up.
         if node is not None:
-            node.destroy_node()
+            _bounded(node.destroy_node, "destroy_node")
         if rclpy.ok():
-            rclpy.shutdown()
+            _bounded(rclpy.shutdown, "rclpy.shutdown")
     # The process ends here, without the interpreter's exit-time joins: concurrent.futures joins the
     # executor's worker threads at exit, so one still inside a callback kept a node alive past
     # SIGTERM until its launcher killed it (seen as exit -9 in the graph integration test). Every
