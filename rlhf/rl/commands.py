@@ -29,6 +29,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group-size", type=int, help="PPOConfig.group_size: episodes per initial state per iteration")
     p.add_argument("--advantage", choices=("gae", "group"),
                    help="PPOConfig.advantage: 'gae' (critic) or 'group' (RLOO leave-one-out baseline per seed)")
+    p.add_argument("--group-scale", action="store_true", default=None,
+                   help="PPOConfig.group_scale: divide each seed group's advantages by its return std (GRPO)")
     p.add_argument("--seed", type=int, help="PPOConfig.seed")
     p.add_argument("--no-tensorboard", action="store_true", help="CSV only")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

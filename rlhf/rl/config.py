@@ -30,6 +30,10 @@ class PPOConfig:
     """'gae': GAE on the critic's values, per step. 'group': RLOO's per-episode advantage (return
     minus the leave-one-out mean of its group's returns, undiscounted, given to every step); needs
     group_size >= 2. The critic still trains (its explained variance is logged) but is not used."""
+    group_scale: bool = False
+    """With advantage 'group': divide each group's advantages by its return std (GRPO), so that starts
+    where every episode succeeded, whose returns differ only by time and motion quality, weigh as
+    much as starts where success flipped."""
     num_envs: int = 0
     """Vectorised sim envs; 0 means one per CPU core."""
     vector_mode: str = "async"
@@ -107,6 +111,8 @@ class PPOConfig:
         _check(self.advantage in ("gae", "group"), f"PPOConfig.advantage must be 'gae' or 'group', got {self.advantage!r}")
         _check(self.advantage != "group" or self.group_size >= 2,
                f"PPOConfig.advantage 'group' needs group_size >= 2, got {self.group_size}")
+        _check(not self.group_scale or self.advantage == "group",
+               f"PPOConfig.group_scale needs advantage 'group', got {self.advantage!r}")
         _check(self.vector_mode in ("async", "sync"), f"PPOConfig.vector_mode must be 'async' or 'sync', got {self.vector_mode!r}")
         _check(0.0 < self.gamma <= 1.0, f"PPOConfig.gamma must be in (0, 1], got {self.gamma}")
         _check(0.0 <= self.gae_lambda <= 1.0, f"PPOConfig.gae_lambda must be in [0, 1], got {self.gae_lambda}")

@@ -72,6 +72,18 @@ class ExperimentConfig:
     """PPOConfig.group_size: episodes per initial state in a PPO iteration."""
     ppo_advantage: str = "gae"
     """PPOConfig.advantage: 'gae' (critic) or 'group' (RLOO's leave-one-out baseline per seed)."""
+    ppo_group_scale: int = 0
+    """1: PPOConfig.group_scale (each seed group's advantages divided by its return std)."""
+    ppo_reward_std_coef: float = 0.0
+    """RLHF's per-step reward is the ensemble's mean - k * std (pessimism where its members disagree)."""
+    rlhf_rounds: int = 0
+    """Iterative RLHF (`rlhf.rl.loop`) in the RLHF stage: PPO first runs its share of `ppo_iterations`
+    on the initial reward model, then this many rounds of new pairs from the current policy ->
+    teacher labels -> reward model retrained on every label so far -> PPO resumes. The iterations are
+    split evenly, ppo_iterations // (rlhf_rounds + 1) per round; gold PPO runs the same total.
+    0: the initial labels only."""
+    rlhf_pairs_per_round: int = 32
+    """Iterative RLHF: new same-start pairs (one window each) labelled per round."""
     dpo_epochs: int = 30
     """DPO epochs."""
     dpo_beta: float = 0.1
@@ -86,6 +98,14 @@ class ExperimentConfig:
                      "reward_epochs", "ppo_iterations", "episodes_per_iter", "dpo_epochs", "eval_seeds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ExperimentConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.ppo_reward_std_coef >= 0:
+            raise ValueError(f"ExperimentConfig.ppo_reward_std_coef must be >= 0, got {self.ppo_reward_std_coef}")
+        if self.rlhf_rounds < 0 or self.rlhf_pairs_per_round < 1:
+            raise ValueError(f"ExperimentConfig.rlhf_rounds must be >= 0 and rlhf_pairs_per_round >= 1, "
+                             f"got {self.rlhf_rounds} and {self.rlhf_pairs_per_round}")
+        if self.ppo_iterations // (self.rlhf_rounds + 1) < 1:
+            raise ValueError(f"ExperimentConfig.ppo_iterations ({self.ppo_iterations}) leaves no PPO iteration per "
+                             f"round for rlhf_rounds={self.rlhf_rounds}")
 
 
 @dataclass
@@ -200,14 +220,49 @@ def _reward_model(cfg: ExperimentConfig, work: Path, episodes, triples):
     path = work / "reward"
     if path.exists():
         return load_checkpoint(path)
+    ensemble = _train_reward(cfg, episodes, triples)
+    save_checkpoint(ensemble, path)
+    return ensemble
+
+
+def _train_reward(cfg: ExperimentConfig, episodes, triples):
+    from rlhf.reward.config import RewardConfig
+    from rlhf.reward.train import train_reward_model
+
     rcfg = RewardConfig(epochs=cfg.reward_epochs, seed=cfg.seed, use_images=bool(cfg.reward_use_images),
                         kinematic=bool(cfg.reward_kinematic))
-    res = train_reward_model(episodes, triples, rcfg, progress=False)
-    save_checkpoint(res.ensemble, path)
-    return res.ensemble
+    return train_reward_model(episodes, triples, rcfg, progress=False).ensemble
 
 
-def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str) -> Path:
+def _rlhf_rounds(cfg: ExperimentConfig, trainer, out: Path, episodes, triples, log) -> None:
+    """PPO's first share of the iterations, then `cfg.rlhf_rounds` rounds of the iterative loop."""
+    from rlhf.prefs.teacher_model import TeacherConfig
+    from rlhf.reward.checkpoint import save_checkpoint
+    from rlhf.reward.config import RewardConfig
+    from rlhf.reward.inputs import write_triples_jsonl
+    from rlhf.rl.config import LoopConfig
+    from rlhf.rl.loop import RLHFLoop
+
+    per_round = cfg.ppo_iterations // (cfg.rlhf_rounds + 1)
+    trainer.train(cfg.ppo_iterations - cfg.rlhf_rounds * per_round)
+    lcfg = LoopConfig(rounds=cfg.rlhf_rounds, pairs_per_round=cfg.rlhf_pairs_per_round,
+                      ppo_iterations_per_round=per_round, reward_epochs=cfg.reward_epochs, seed=cfg.seed)
+    # The same window length as the initial labels' (RewardConfig's segment, 10 Hz control).
+    steps = max(2, int(round(RewardConfig().segment_seconds * 10)))
+    loop = RLHFLoop(trainer, lcfg, lambda eps, trs: _train_reward(cfg, eps, trs), steps, teacher=TeacherConfig(),
+                    episodes=episodes, triples=triples, reward_std_coef=cfg.ppo_reward_std_coef)
+    for _ in range(cfg.rlhf_rounds):
+        m = loop.run_round()
+        log(f"rlhf round {int(m['rlhf/round'])}: {int(m['rlhf/new_labels'])} new labels "
+            f"({int(m['rlhf/total_labels'])} in all), gold {m['rlhf/gold_return']:.2f}, "
+            f"proxy {m['rlhf/proxy_return']:.2f}, KL {m['rlhf/kl']:.2f}")
+    # What the rounds added, for inspection: every label and the last reward model.
+    write_triples_jsonl(loop.triples, out / "triples.jsonl")
+    save_checkpoint(trainer.reward_fn.model, out / "reward")
+
+
+def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str, rounds=None) -> Path:
+    """PPO on `reward_fn`; `rounds(trainer, out)`, when given, runs the iterations instead (iterative RLHF)."""
     from rlhf.rl.config import PPOConfig
     from rlhf.rl.logging import MetricsLogger, plot_proxy_gold_kl
     from rlhf.rl.ppo import PPOTrainer
@@ -218,6 +273,8 @@ def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str)
         done = int(json.loads((out / "trainer_state.json").read_text())["iteration"])
         if done >= cfg.ppo_iterations:
             return out / "head"
+        if rounds is not None:
+            done = 0  # the loop's labels and reward models are not checkpointed: the stage starts over
     policy = _load(bc_ckpt)
     col = _collector(cfg, policy, name)
     logger = MetricsLogger(out, tensorboard=False)
@@ -225,14 +282,19 @@ def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str)
                      learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=5,
                      exploration_log_std=None if math.isnan(cfg.ppo_exploration_log_std) else cfg.ppo_exploration_log_std,
                      critic_warmup_iterations=cfg.ppo_critic_warmup, group_size=cfg.ppo_group_size,
-                     advantage=cfg.ppo_advantage)
+                     advantage=cfg.ppo_advantage, group_scale=bool(cfg.ppo_group_scale))
     trainer = PPOTrainer(policy, col, reward_fn, pcfg, logger=logger, out_dir=out, progress=False)
-    if done:
+    if rounds is not None:
+        logger.keep_first(0)
+        rounds(trainer, out)
+    elif done:
         # An interrupted run, or one extended with more iterations: resume head, critic, KL and
         # normaliser state where it stopped (the metrics CSV keeps its rows).
         trainer.load(out)
         logger.keep_first(done)
-    trainer.train(cfg.ppo_iterations - done)
+        trainer.train(cfg.ppo_iterations - done)
+    else:
+        trainer.train(cfg.ppo_iterations)
     col.close()
     logger.close()
     plot_proxy_gold_kl(out / "metrics.csv", out / "proxy_gold_kl.png", title=name)
@@ -322,9 +384,13 @@ def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, lo
     timer.add("reward_model", t0)
     log(f"reward model ({timer.seconds['reward_model']} s)")
     heads: dict[str, Path | None] = {"bc": None}
-    for name, fn in (("ppo_rlhf", lambda: EnsembleStepReward(ensemble)), ("ppo_gold", GoldStepReward)):
+    rounds = None
+    if cfg.rlhf_rounds:
+        def rounds(trainer, out):
+            _rlhf_rounds(cfg, trainer, out, episodes, triples, log)
+    for name, fn in (("ppo_rlhf", lambda: EnsembleStepReward(ensemble, cfg.ppo_reward_std_coef)), ("ppo_gold", GoldStepReward)):
         t0 = time.perf_counter()
-        heads[name] = _ppo(cfg, work, bc, fn(), name)
+        heads[name] = _ppo(cfg, work, bc, fn(), name, rounds=rounds if name == "ppo_rlhf" else None)
         timer.add(name, t0)
         log(f"{name} ({timer.seconds[name]} s)")
     t0 = time.perf_counter()
@@ -336,5 +402,8 @@ def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, lo
     timer.add("evaluate", t0)
     summary = {"config": cfg.__dict__, "results": summarise(evals), "seconds": timer.seconds,
                "labels": len(triples)}
+    loop_triples = work / "ppo_rlhf" / "triples.jsonl"
+    if cfg.rlhf_rounds and loop_triples.exists():
+        summary["labels_after_rlhf_rounds"] = sum(1 for line in loop_triples.read_text().splitlines() if line.strip())
     atomic_write_json(work / "summary.json", summary)
     return summary

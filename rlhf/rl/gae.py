@@ -47,26 +47,39 @@ def compute_gae(
     return adv, adv + v
 
 
-def leave_one_out_advantages(returns: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def leave_one_out_advantages(returns: np.ndarray, groups: np.ndarray, scale: bool = False,
+                             scale_floor: float = 0.05) -> np.ndarray:
     """Per-episode advantage: its return minus the mean return of the *other* episodes of its group.
 
     A group is a set of episodes from the same initial state (same env seed). Subtracting their
     mean removes what the start alone decides (an easy or a hard layout), which a critic on frozen
     features only partly predicts; what is left is what this episode's actions did better or worse.
 
+    With `scale`, each group's advantages are divided by the standard deviation of its returns
+    (GRPO's per-group normalisation, Shao et al., 2024). Without it, a batch-wide normalisation lets
+    the groups where success flipped (returns apart by the success bonus) drown out the groups where
+    every episode succeeded, whose differences are time and motion quality; scaled, every start
+    weighs alike. The divisor is at least `scale_floor` times the batch's return std, so a group of
+    near-ties does not turn noise into a full-size advantage.
+
     Args:
         returns: (N,) episode returns.
         groups: (N,) group id of each episode; every group needs at least two episodes.
+        scale: divide each group's advantages by its return std (floored).
+        scale_floor: the floor, as a fraction of the std of all N returns.
     """
     r = np.asarray(returns, dtype=np.float64)
     g = np.asarray(groups)
     if r.ndim != 1 or g.shape != r.shape:
         raise ValueError(f"returns {r.shape} and groups {g.shape} must both be (N,)")
     out = np.empty_like(r)
+    floor = max(scale_floor * float(np.std(r)), 1e-8)
     for gid in np.unique(g):
         idx = np.flatnonzero(g == gid)
         if len(idx) < 2:
             raise ValueError(f"group {gid.item()!r} has {len(idx)} episode(s); a leave-one-out baseline needs at least 2")
         total = r[idx].sum()
         out[idx] = r[idx] - (total - r[idx]) / (len(idx) - 1)
+        if scale:
+            out[idx] /= max(float(np.std(r[idx])), floor)
     return out

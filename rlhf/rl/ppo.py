@@ -181,7 +181,7 @@ class PPOTrainer:
             rets.append(ret)
         if c.advantage == "group":
             episode_adv = leave_one_out_advantages(np.array([rew.sum() for rew in rewards]),
-                                                   np.array([r.seed for r in records]))
+                                                   np.array([r.seed for r in records]), scale=c.group_scale)
             advs = [np.full(len(rew), a) for rew, a in zip(rewards, episode_adv, strict=True)]
         b_advantages = torch.as_tensor(np.concatenate(advs), dtype=torch.float32, device=self.device)
         b_returns = torch.as_tensor(np.concatenate(rets), dtype=torch.float32, device=self.device)

@@ -72,3 +72,29 @@ def test_leave_one_out_rejects_a_group_of_one():
         leave_one_out_advantages(np.array([1.0, 2.0, 3.0]), np.array([4, 4, 5]))
     with pytest.raises(ValueError, match=r"must both be \(N,\)"):
         leave_one_out_advantages(np.zeros(3), np.zeros(2))
+
+
+def test_group_scale_divides_each_group_by_its_return_std():
+    returns = np.array([1.0, 4.0, 2.0, 0.0, 6.0])
+    groups = np.array([7, 3, 7, 3, 7])
+    plain = leave_one_out_advantages(returns, groups)
+    scaled = leave_one_out_advantages(returns, groups, scale=True)
+    for gid in (7, 3):
+        idx = groups == gid
+        np.testing.assert_allclose(scaled[idx], plain[idx] / np.std(returns[idx]))
+    # A group whose returns are ten times as spread gets the same scaled advantages: every start weighs alike.
+    wide = returns.copy()
+    wide[groups == 3] *= 10.0
+    np.testing.assert_allclose(leave_one_out_advantages(wide, groups, scale=True)[groups == 3], scaled[groups == 3])
+    # Near-ties are not blown up to full size: the divisor is floored at a fraction of the batch's std.
+    ties = np.array([5.0, 5.0 + 1e-9, -5.0, 5.0])
+    adv = leave_one_out_advantages(ties, np.array([1, 1, 2, 2]), scale=True, scale_floor=0.05)
+    assert np.all(np.abs(adv[:2]) < 1e-6)
+
+
+def test_group_scale_needs_the_group_advantage():
+    from rlhf.rl.config import PPOConfig
+
+    with pytest.raises(ValueError, match="group_scale needs advantage 'group'"):
+        PPOConfig(group_scale=True)
+    assert PPOConfig(episodes_per_iter=8, group_size=4, advantage="group", group_scale=True).group_scale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from rl_standins import TinyRLPolicy, gold_metrics, gold_step_rewards, make_toy_env
 
 from rlhf.rl.config import LoopConfig, PPOConfig
@@ -80,3 +81,18 @@ def test_experiment_summary_pairs_by_seed_and_reports_fraction_of_gold_gain(monk
     assert s["ppo_rlhf"]["win_rate_vs_bc"] == 0.75 and s["ppo_gold"]["win_rate_vs_bc"] == 1.0
     assert s["ppo_rlhf"]["fraction_of_gold_gain"] == 0.25  # (1 - 0.5) / (2.5 - 0.5)
     assert s["ppo_rlhf"]["jerk_change_vs_bc"] == -0.5 and s["ppo_gold"]["success_change_points"] == 50.0
+
+
+def test_acceptance_experiment_config_checks_the_rounds_split():
+    from rlhf.rl.experiment import ExperimentConfig
+
+    cfg = ExperimentConfig(ppo_iterations=40, rlhf_rounds=3)
+    assert cfg.ppo_iterations // (cfg.rlhf_rounds + 1) == 10
+    with pytest.raises(ValueError, match="rlhf_rounds"):
+        ExperimentConfig(rlhf_rounds=-1)
+    with pytest.raises(ValueError, match="rlhf_pairs_per_round"):
+        ExperimentConfig(rlhf_pairs_per_round=0)
+    with pytest.raises(ValueError, match=r"ppo_iterations \(2\) leaves no PPO iteration"):
+        ExperimentConfig(ppo_iterations=2, rlhf_rounds=2)
+    with pytest.raises(ValueError, match="ppo_reward_std_coef"):
+        ExperimentConfig(ppo_reward_std_coef=-1.0)

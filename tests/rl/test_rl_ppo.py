@@ -126,10 +126,12 @@ def test_save_and_resume_round_trip(tmp_path):
         fresh.load(tmp_path / "nope")
 
 
-def test_group_advantage_rolls_each_seed_out_group_size_times_and_improves_gold():
+@pytest.mark.parametrize("group_scale", [False, True])
+def test_group_advantage_rolls_each_seed_out_group_size_times_and_improves_gold(group_scale):
     # RLOO: 2 seeds x 4 noisy episodes per iteration; every step of an episode gets its return minus
     # the mean of its group's other returns, so the policy learns from the gold reward without a critic.
-    tr = make_trainer(0.0, reward=gold_step_rewards, group_size=4, advantage="group")
+    # group_scale (GRPO) also divides each group's advantages by its return std.
+    tr = make_trainer(0.0, reward=gold_step_rewards, group_size=4, advantage="group", group_scale=group_scale)
     seeds = tr.seeds_for(3)
     assert seeds == [6, 6, 6, 6, 7, 7, 7, 7]
     tr.policy.policy.action_head.mean.weight.data.mul_(0.0)
