@@ -94,5 +94,10 @@ def test_acceptance_experiment_config_checks_the_rounds_split():
         ExperimentConfig(rlhf_pairs_per_round=0)
     with pytest.raises(ValueError, match=r"ppo_iterations \(2\) leaves no PPO iteration"):
         ExperimentConfig(ppo_iterations=2, rlhf_rounds=2)
+    with pytest.raises(ValueError, match=r"ppo_group_size \(5\) must divide episodes_per_iter \(16\)"):
+        ExperimentConfig(ppo_group_size=5)
+    with pytest.raises(ValueError, match="set ppo_group_scale=0 for GAE"):
+        ExperimentConfig(ppo_advantage="gae")
+    assert ExperimentConfig(ppo_advantage="gae", ppo_group_scale=0, ppo_group_size=1).ppo_advantage == "gae"
     with pytest.raises(ValueError, match="ppo_reward_std_coef"):
         ExperimentConfig(ppo_reward_std_coef=-1.0)
