@@ -224,8 +224,6 @@ def _preferences(cfg: ExperimentConfig, work: Path, bc_ckpt: Path):
 
 def _reward_model(cfg: ExperimentConfig, work: Path, episodes, triples):
     from rlhf.reward.checkpoint import load_checkpoint, save_checkpoint
-    from rlhf.reward.config import RewardConfig
-    from rlhf.reward.train import train_reward_model
 
     path = work / "reward"
     if path.exists():
