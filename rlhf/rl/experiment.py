@@ -247,6 +247,7 @@ def _rlhf_rounds(cfg: ExperimentConfig, trainer, out: Path, episodes, triples, l
     from rlhf.prefs.teacher_model import TeacherConfig
     from rlhf.reward.checkpoint import save_checkpoint
     from rlhf.reward.config import RewardConfig
+    from rlhf.reward.features import segment_steps
     from rlhf.reward.inputs import write_triples_jsonl
     from rlhf.rl.config import LoopConfig
     from rlhf.rl.loop import RLHFLoop
@@ -255,8 +256,8 @@ def _rlhf_rounds(cfg: ExperimentConfig, trainer, out: Path, episodes, triples, l
     trainer.train(cfg.ppo_iterations - cfg.rlhf_rounds * per_round)
     lcfg = LoopConfig(rounds=cfg.rlhf_rounds, pairs_per_round=cfg.rlhf_pairs_per_round,
                       ppo_iterations_per_round=per_round, reward_epochs=cfg.reward_epochs, seed=cfg.seed)
-    # The same window length as the initial labels' (RewardConfig's segment, 10 Hz control).
-    steps = max(2, int(round(RewardConfig().segment_seconds * 10)))
+    # The same window length as the initial labels', at the episodes' own control rate.
+    steps = segment_steps(next(iter(episodes.values())), RewardConfig().segment_seconds)
     loop = RLHFLoop(trainer, lcfg, lambda eps, trs: _train_reward(cfg, eps, trs), steps, teacher=TeacherConfig(),
                     episodes=episodes, triples=triples, reward_std_coef=cfg.ppo_reward_std_coef)
     for _ in range(cfg.rlhf_rounds):
@@ -392,10 +393,7 @@ def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, lo
     timer.add("reward_model", t0)
     log(f"reward model ({timer.seconds['reward_model']} s)")
     heads: dict[str, Path | None] = {"bc": None}
-    rounds = None
-    if cfg.rlhf_rounds:
-        def rounds(trainer, out):
-            _rlhf_rounds(cfg, trainer, out, episodes, triples, log)
+    rounds = functools.partial(_rlhf_rounds, cfg, episodes=episodes, triples=triples, log=log) if cfg.rlhf_rounds else None
     for name, fn in (("ppo_rlhf", lambda: EnsembleStepReward(ensemble, cfg.ppo_reward_std_coef)), ("ppo_gold", GoldStepReward)):
         t0 = time.perf_counter()
         heads[name] = _ppo(cfg, work, bc, fn(), name, rounds=rounds if name == "ppo_rlhf" else None)
