@@ -76,8 +76,9 @@ class ExperimentConfig:
     ppo_advantage: str = "group"
     """PPOConfig.advantage: 'gae' (critic) or 'group' (RLOO's leave-one-out baseline per seed)."""
     ppo_group_scale: int = 1
-    """1: PPOConfig.group_scale (each seed group's advantages divided by its return std). Gold PPO
-    won 70 % of paired seeds with it against 52.5 % without (runs N and M, bench/results/rl.md)."""
+    """1: PPOConfig.group_scale (each seed group's advantages divided by its return std). With seed 0,
+    gold PPO won 70 % of paired seeds with it against 52.5 % without (runs N and M); with seeds 1-3,
+    55-72.5 % (bench/results/rl.md, stop 17): likely a gain, not a settled one."""
     ppo_reward_std_coef: float = 0.0
     """RLHF's per-step reward is the ensemble's mean - k * std (pessimism where its members disagree)."""
     rlhf_rounds: int = 3
