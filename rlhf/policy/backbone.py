@@ -1,7 +1,8 @@
 """The backbone: image tokens + instruction token + proprioception token, fused by a transformer.
 
-Input tensors are already preprocessed by the policy (images resized to [0, 1], state normalised,
-instruction as its frozen sentence embedding). The output feature vector is the transformer's
+Input tensors are already preprocessed by the policy (images resized to [0, 1], state normalised
+and, with `ee_features`, followed by the grasp-point features, instruction as its frozen sentence
+embedding). The output feature vector is the transformer's
 read-out ("CLS") token; the action head and the PPO critic both read it.
 """
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from rlhf.policy.config import PolicyConfig
+from rlhf.policy.kinematics import EE_FEATURES_DIM
 from rlhf.policy.vision import ImageEncoder
 
 
@@ -29,7 +31,8 @@ class Backbone(nn.Module):
             group_norm=config.cnn_group_norm,
         )
         self.instruction_proj = nn.Sequential(nn.Linear(config.instruction_dim, d), nn.GELU(), nn.Linear(d, d))
-        self.state_proj = nn.Sequential(nn.Linear(config.state_dim, d), nn.GELU(), nn.Linear(d, d))
+        state_in = config.state_dim + (EE_FEATURES_DIM if config.ee_features else 0)
+        self.state_proj = nn.Sequential(nn.Linear(state_in, d), nn.GELU(), nn.Linear(d, d))
         self.readout = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         # Type embeddings tell the transformer which token is which modality.
         self.type_emb = nn.Parameter(torch.randn(3, d) * 0.02)

@@ -73,11 +73,15 @@ def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-velocities", action="store_true", help="hide joint velocities from the policy")
     p.add_argument("--no-gripper-reading", action="store_true",
                    help="hide the measured gripper opening from the policy (it judges the grasp from the camera)")
+    p.add_argument("--no-ee-features", action="store_true",
+                   help="do not give the policy the grasp point computed from the joint positions")
     p.add_argument("--image-shift", type=int, default=None,
                    help="random-shift augmentation, pixels (0: off; a fixed camera needs little)")
     p.add_argument("--stem-stride", type=int, default=None, help="stride of the CNN's first layer")
     p.add_argument("--cnn-channels", type=str, default=None,
                    help="comma-separated output channels of the CNN's layers, e.g. 32,64,64")
+    p.add_argument("--image-tokens-side", type=int, default=None,
+                   help="the CNN's last map is pooled to side x side image tokens (its own side: no pooling)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -180,11 +184,11 @@ def _bc_train(args: argparse.Namespace) -> int:
         return 2
     shape = {k: v for k, v in {
         "chunk_size": args.chunk_size, "image_size": args.image_size, "stem_stride": args.stem_stride,
-        "cnn_channels": channels,
+        "cnn_channels": channels, "image_tokens_side": args.image_tokens_side,
     }.items() if v}  # fmt: skip
     # The policy remembers the sim config of its demos, so evaluation sees the same camera.
     pcfg = PolicyConfig(**shape, use_joint_velocities=not args.no_velocities,
-                        use_gripper_reading=not args.no_gripper_reading,
+                        use_gripper_reading=not args.no_gripper_reading, ee_features=not args.no_ee_features,
                         extra={"task": task, "sim_config": sim_config})  # fmt: skip
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 

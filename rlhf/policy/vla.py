@@ -53,6 +53,7 @@ from rlhf.policy.action_head import GaussianActionHead
 from rlhf.policy.backbone import Backbone
 from rlhf.policy.config import PolicyConfig
 from rlhf.policy.instruction_encoder import InstructionEncoder, InstructionEncoderError
+from rlhf.policy.kinematics import ee_features
 from rlhf.policy.normalizer import Normalizer, NormalizerError, state_from_obs
 from rlhf.policy.vision import frames_to_tensor, resize_frames
 
@@ -142,7 +143,8 @@ class VLAPolicy(nn.Module):
         return emb
 
     def prepare(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """batch -> (images (B, 3, S, S), normalised state (B, D_s), normalised instruction embeddings (B, E))."""
+        """batch -> (images (B, 3, S, S), normalised state (B, D_s [+ 5 grasp-point features]),
+        normalised instruction embeddings (B, E))."""
         for key in (OBS_IMAGE, OBS_STATE):
             if key not in batch:
                 raise KeyError(f"batch lacks {key!r}; has {sorted(batch)}")
@@ -152,12 +154,15 @@ class VLAPolicy(nn.Module):
         if state.shape != (b, self.config.state_dim):
             raise ValueError(f"{OBS_STATE} has shape {tuple(state.shape)}, expected ({b}, {self.config.state_dim})")
         emb = self.normalizer.normalize_instruction(self._instruction_embeddings(batch, b))
+        ee = ee_features(state[:, :NUM_ARM_JOINTS]) if self.config.ee_features else None
         state = self.normalizer.normalize_state(state)
         if not self.config.use_joint_velocities:
             state = torch.cat([state[:, :NUM_ARM_JOINTS], torch.zeros_like(state[:, NUM_ARM_JOINTS:-1]),
                                state[:, -1:]], dim=1)  # fmt: skip
         if not self.config.use_gripper_reading:
             state = torch.cat([state[:, :-1], torch.zeros_like(state[:, -1:])], dim=1)
+        if ee is not None:
+            state = torch.cat([state, ee], dim=1)
         return images, state, emb
 
     # ------------------------------------------------------------------ network

@@ -90,6 +90,10 @@ def test_dataset_chunks_pad_past_the_episode_end():
     # Padded steps repeat the episode's last action, never the next episode's first.
     assert torch.equal(batch[ACTION][1, 1], torch.from_numpy(demos[0].actions[4]))
     assert torch.equal(batch[ACTION][2, 0], torch.from_numpy(demos[1].actions[0]))
+    # Step 5 is the second episode's first frame, channel-first, resized to the policy's input.
+    same_size = BCDataset(demos, 16, 4, InstructionEncoder(hashed_embed_fn()))
+    assert torch.equal(same_size.images[5], torch.from_numpy(demos[1].images[0]).permute(2, 0, 1))
+    assert torch.equal(same_size.images[4], torch.from_numpy(demos[0].images[4]).permute(2, 0, 1))
 
 
 def test_lr_schedule_warms_up_then_decays():
