@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import gymnasium
 import numpy as np
 import pybullet as pb
@@ -51,7 +49,7 @@ def test_ee_features_reject_a_wrong_width():
 def test_joint_positions_reach_the_network_through_the_grasp_point():
     # With velocities and the gripper hidden, and the state projection's joint-position columns
     # zeroed, a joint angle can only change the features through the grasp-point inputs.
-    policy = make_policy(use_joint_velocities=False, use_gripper_reading=False)
+    policy = make_policy(use_joint_velocities=False, use_gripper_reading=False, ee_features=True)
     with torch.no_grad():
         policy.backbone.state_proj[0].weight[:, :15] = 0.0
     batch = make_batch()
@@ -65,14 +63,15 @@ def test_joint_positions_reach_the_network_through_the_grasp_point():
     assert torch.equal(blind.features(batch), blind.features(other))
 
 
-def test_checkpoint_from_before_the_field_loads_without_grasp_point_inputs(tmp_path):
-    old = make_normalised_policy(ee_features=False)
-    path = old.save(tmp_path / "old")
-    header = json.loads((path / "config.json").read_text())
-    del header["policy"]["ee_features"]  # as written before the field existed
-    (path / "config.json").write_text(json.dumps(header))
-    loaded = load(path)
-    assert loaded.config.ee_features is False
-    sd1, sd2 = old.state_dict(), loaded.state_dict()
-    assert all(torch.equal(sd1[k], sd2[k]) for k in sd1)
-    assert PolicyConfig().ee_features is True  # new policies get them
+def test_grasp_point_features_are_off_by_default_and_for_older_checkpoints():
+    assert PolicyConfig().ee_features is False
+    older = {k: v for k, v in PolicyConfig().to_dict().items() if k != "ee_features"}
+    assert PolicyConfig.from_dict(older).ee_features is False
+
+
+def test_checkpoint_with_grasp_point_features_round_trips(tmp_path):
+    policy = make_normalised_policy(ee_features=True)
+    loaded = load(policy.save(tmp_path / "ckpt"))
+    assert loaded.config.ee_features is True
+    batch = make_batch()
+    assert torch.equal(policy.features(batch), loaded.features(batch))
