@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean")
     ev.add_argument("--n-action-steps", type=int, default=None,
                     help="execute this many actions of each predicted chunk (default: the checkpoint's)")
+    ev.add_argument("--temporal-ensemble", type=float, default=None,
+                    help="ACT temporal ensembling: predict every step, average the last chunks' predictions "
+                         "with weight exp(-k * age) (k > 0; 0 turns it off)")
     ev.add_argument("--sim-config-from", default=None, metavar="DEMO_DIR",
                     help="evaluate in the sim config a demo folder was recorded with")
     ev.add_argument("--current-sim", action="store_true",
@@ -236,7 +239,9 @@ def _policy_eval(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        overrides = {} if args.n_action_steps is None else {"n_action_steps": args.n_action_steps}
+        overrides = {k: v for k, v in {
+            "n_action_steps": args.n_action_steps, "temporal_ensemble": args.temporal_ensemble,
+        }.items() if v is not None}  # fmt: skip
         policy = VLAPolicy.load(args.checkpoint, device=resolve_device(args.device), **overrides)
         if args.head:
             policy.load_head(args.head)

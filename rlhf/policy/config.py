@@ -67,6 +67,12 @@ class PolicyConfig:
     """Actions predicted per observation (the current one and the next chunk_size - 1)."""
     n_action_steps: int = 1
     """Actions of each predicted chunk that `select_action` executes before predicting again."""
+    temporal_ensemble: float = 0.0
+    """> 0: `select_action` predicts a chunk at every step and executes the weighted mean of every
+    prediction made for this step by the last chunk_size chunks, weight exp(-temporal_ensemble * age)
+    (ACT's temporal ensembling, with newer predictions weighing more; it averages out per-frame
+    perception noise). 0: off. Inference only: PPO
+    scores the head's own action, so RL rollouts ignore it."""
     head_hidden: int = 128
     """Hidden width of the action head's MLP."""
     state_dependent_std: bool = False
@@ -113,6 +119,8 @@ class PolicyConfig:
             raise ValueError(
                 f"PolicyConfig.n_action_steps {self.n_action_steps} must be <= chunk_size {self.chunk_size}"
             )
+        if not (isinstance(self.temporal_ensemble, (int, float)) and self.temporal_ensemble >= 0):
+            raise ValueError(f"PolicyConfig.temporal_ensemble must be a number >= 0, got {self.temporal_ensemble!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"PolicyConfig.dropout must be in [0, 1), got {self.dropout}")
         if not self.log_std_min < self.log_std_init < self.log_std_max:
@@ -137,7 +145,9 @@ class PolicyConfig:
         return cls(**d)
 
     # Fields that do not change the network's shape or meaning, so a checkpoint may differ in them.
-    NON_STRUCTURAL: ClassVar[tuple[str, ...]] = ("deterministic", "n_action_steps", "extra", "dropout")
+    NON_STRUCTURAL: ClassVar[tuple[str, ...]] = (
+        "deterministic", "n_action_steps", "temporal_ensemble", "extra", "dropout",
+    )
 
     def structural_diff(self, other: PolicyConfig) -> list[str]:
         """Names of fields (with both values) that differ and change the network."""

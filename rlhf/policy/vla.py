@@ -81,6 +81,7 @@ class VLAPolicy(nn.Module):
             dim=c.instruction_dim, package=c.instruction_encoder
         )
         self._queue: deque[np.ndarray] = deque()
+        self._chunks: deque[np.ndarray] = deque(maxlen=self.config.chunk_size)
         self._emb_tensors: dict[tuple[str, str], torch.Tensor] = {}
 
     def _check_normalizer(self, n: Normalizer) -> None:
@@ -234,8 +235,9 @@ class VLAPolicy(nn.Module):
 
     # ------------------------------------------------------------------ acting
     def reset(self) -> None:
-        """Forget queued actions (call at each episode start)."""
+        """Forget queued actions and ensembled chunks (call at each episode start)."""
         self._queue.clear()
+        self._chunks.clear()
 
     def obs_to_batch(self, obs: Mapping[str, Any]) -> dict[str, Any]:
         """One raw env observation -> a batch of one (image resized here, once)."""
@@ -273,11 +275,23 @@ class VLAPolicy(nn.Module):
         return out
 
     def select_action(self, obs: Mapping[str, Any], deterministic: bool | None = None) -> np.ndarray:
-        """(A,) action for one raw observation; predicts a new chunk when the queue runs dry."""
+        """(A,) action for one raw observation; predicts a new chunk when the queue runs dry (or, with
+        `temporal_ensemble`, at every step, and averages the chunks' predictions for this step)."""
+        if self.config.temporal_ensemble > 0:
+            return self._ensembled_action(obs, deterministic)
         if not self._queue:
             chunk = self.predict_chunk(obs, deterministic)
             self._queue.extend(chunk[: self.config.n_action_steps])
         return self._queue.popleft()
+
+    def _ensembled_action(self, obs: Mapping[str, Any], deterministic: bool | None) -> np.ndarray:
+        # _chunks holds the last chunk_size chunks, newest last; chunk k (age a = len - 1 - k) predicted
+        # this step as its row a. Weights decay with age: newer frames are the better evidence.
+        self._chunks.append(self.predict_chunk(obs, deterministic))
+        preds = np.stack([c[len(self._chunks) - 1 - k] for k, c in enumerate(self._chunks)])
+        ages = np.arange(len(self._chunks) - 1, -1, -1, dtype=np.float64)
+        w = np.exp(-self.config.temporal_ensemble * ages)
+        return self.clip_action((preds * (w / w.sum())[:, None]).sum(0))
 
     # ------------------------------------------------------------------ freezing
     def freeze_backbone(self) -> VLAPolicy:

@@ -113,6 +113,27 @@ def test_action_queue_predicts_once_per_n_action_steps():
     handle.remove()
 
 
+def test_temporal_ensemble_averages_each_steps_predictions_by_age():
+    k = 0.5
+    policy = make_policy(chunk_size=3, temporal_ensemble=k)
+    reference = make_policy(chunk_size=3)  # same seed, same weights: its chunks are the predictions
+    rng = np.random.default_rng(3)
+    observations = []
+    for _ in range(5):
+        o = make_obs()
+        o["joint_positions"] = rng.standard_normal(7).astype(np.float32)
+        observations.append(o)
+    chunks = [reference.predict_chunk(o) for o in observations]
+    for t, o in enumerate(observations):
+        got = policy.select_action(o)
+        ages = range(min(t, 2) + 1)  # chunks predicted at t, t-1, t-2 (at most chunk_size of them)
+        w = np.array([np.exp(-k * a) for a in ages])
+        want = sum(wi * chunks[t - a][a] for wi, a in zip(w, ages, strict=True)) / w.sum()
+        np.testing.assert_allclose(got, reference.clip_action(want), rtol=1e-5, atol=1e-6)
+    policy.reset()  # a new episode starts from its own first prediction only
+    np.testing.assert_allclose(policy.select_action(observations[4]), chunks[4][0], rtol=1e-5, atol=1e-6)
+
+
 def test_instruction_embedding_is_computed_once_per_instruction():
     policy = make_policy()
     for _ in range(5):
