@@ -29,6 +29,7 @@ from rlhf.policy.bc import select_demos
 from sim.config import SimConfig
 
 EVAL_SEED = 1_000_000  # the policy evaluation seeds (rlhf policy eval)
+OPEN = 1.0  # gripper command: +1 open, -1 closed
 
 
 @dataclass
@@ -43,10 +44,15 @@ class ProbeConfig:
     perception error of that size."""
     noise_z: float = 0.0
     """The same for z."""
+    last_gripper_command: bool = False
+    """Also give the gripper command of the previous step (the arm's controller knows what it was
+    last told): a phase signal, since the gripper reading lags the command."""
 
 
-def features(cfg: ProbeConfig, q, gripper, ee, objects, yaw: float) -> np.ndarray:
+def features(cfg: ProbeConfig, q, gripper, ee, objects, yaw: float, last_command: float) -> np.ndarray:
     parts = [q, np.atleast_1d(gripper)]
+    if cfg.last_gripper_command:
+        parts.append([last_command])
     if cfg.joints_only:
         parts.append(objects.reshape(-1))
     else:
@@ -67,9 +73,10 @@ def main() -> int:
     ap.add_argument("--joints-only", action="store_true")
     ap.add_argument("--noise-xy", type=float, default=0.0)
     ap.add_argument("--noise-z", type=float, default=0.0)
+    ap.add_argument("--last-gripper-command", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    cfg = ProbeConfig(args.yaw, args.joints_only, args.noise_xy, args.noise_z)
+    cfg = ProbeConfig(args.yaw, args.joints_only, args.noise_xy, args.noise_z, args.last_gripper_command)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
 
@@ -87,7 +94,8 @@ def main() -> int:
         # The cube keeps its initial yaw until it is grasped, when the grasp fixes it to the hand.
         yaw = initial_yaw(t.seed) if cfg.yaw else 0.0
         for i in range(len(t)):
-            xs.append(features(cfg, t.joint_positions[i], t.gripper[i], t.ee_positions[i], t.object_positions[i], yaw))
+            last = float(t.actions[i - 1, -1]) if i > 0 else OPEN  # the env starts with the gripper open
+            xs.append(features(cfg, t.joint_positions[i], t.gripper[i], t.ee_positions[i], t.object_positions[i], yaw, last))
         ys.append(t.actions.astype(np.float32))
     x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.concatenate(ys))
     x_mean, x_std = x.mean(0), x.std(0) + 1e-6
@@ -114,11 +122,12 @@ def main() -> int:
         rng = np.random.default_rng(seed)
         n_obj = env.object_positions().shape[0]
         bias = rng.normal(0.0, 1.0, (n_obj, 3)) * np.array([cfg.noise_xy, cfg.noise_xy, cfg.noise_z])
-        done = False
+        done, last = False, OPEN
         while not done:
-            f = features(cfg, obs["joint_positions"], obs["gripper"], env.ee_pose()[0], env.object_positions() + bias, yaw)
+            f = features(cfg, obs["joint_positions"], obs["gripper"], env.ee_pose()[0], env.object_positions() + bias, yaw, last)
             with torch.no_grad():
                 action = (net((torch.from_numpy(f) - x_mean) / x_std) * y_std + y_mean).numpy()
+            last = float(np.clip(action[-1], -1.0, 1.0))
             obs, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
         successes += bool(info.get("success"))
