@@ -71,8 +71,8 @@ class PolicyConfig:
     """> 0: `select_action` predicts a chunk at every step and executes the weighted mean of every
     prediction made for this step by the last chunk_size chunks, weight exp(-temporal_ensemble * age)
     (ACT's temporal ensembling, with newer predictions weighing more; it averages out per-frame
-    perception noise). 0: off. Inference only: PPO
-    scores the head's own action, so RL rollouts ignore it."""
+    perception noise). 0: off. Inference only: PPO scores the head's own action, so RL rollouts
+    ignore it. On pick-and-place it did not change success (16-20 %, bench/results/policy.md)."""
     head_hidden: int = 128
     """Hidden width of the action head's MLP."""
     state_dependent_std: bool = False
