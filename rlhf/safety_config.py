@@ -5,8 +5,9 @@ Panda, the arm the sim drives), so the filter knows the same arm the controller 
 can be overridden from parameters (`SafetyConfig.position_lower`, ...): an empty tuple means "take
 it from the URDF".
 
-`ArmModel.ee_positions(q)` is forward kinematics of the URDF chain (revolute joints, fixed joints,
-origins as xyz + rpy), vectorised over a batch of joint vectors, used for the workspace box.
+`ArmModel.ee_poses(q)` / `ee_positions(q)` is forward kinematics of the URDF chain (revolute joints,
+fixed joints, origins as xyz + rpy), vectorised over a batch of joint vectors, used for the
+workspace box and for the policy's grasp-point features (`rlhf.policy.kinematics`).
 """
 
 from __future__ import annotations
@@ -197,8 +198,8 @@ class ArmModel:
             link = j.find("parent").get("link")
         self.chain = chain[::-1]
 
-    def ee_positions(self, q: np.ndarray) -> np.ndarray:
-        """End-effector positions of joint vectors q (N, J) -> (N, 3), m, base frame."""
+    def ee_poses(self, q: np.ndarray) -> np.ndarray:
+        """End-effector poses of joint vectors q (N, J) -> (N, 4, 4) homogeneous transforms, base frame."""
         q = np.atleast_2d(np.asarray(q, dtype=np.float64))
         n = q.shape[0]
         t = np.broadcast_to(np.eye(4), (n, 4, 4)).copy()
@@ -206,7 +207,11 @@ class ArmModel:
             t = t @ cj.origin
             if cj.index >= 0:
                 t = t @ _axis_rotations(cj.axis, q[:, cj.index])
-        return t[:, :3, 3]
+        return t
+
+    def ee_positions(self, q: np.ndarray) -> np.ndarray:
+        """End-effector positions of joint vectors q (N, J) -> (N, 3), m, base frame."""
+        return self.ee_poses(q)[:, :3, 3]
 
 
 def _axis_rotations(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
