@@ -47,10 +47,14 @@ class ProbeConfig:
     last_gripper_command: bool = False
     """Also give the gripper command of the previous step (the arm's controller knows what it was
     last told): a phase signal, since the gripper reading lags the command."""
+    velocities: bool = False
+    """Also give the joint velocities, as the pixel policy's proprioception does by default."""
 
 
-def features(cfg: ProbeConfig, q, gripper, ee, objects, yaw: float, last_command: float) -> np.ndarray:
+def features(cfg: ProbeConfig, q, qd, gripper, ee, objects, yaw: float, last_command: float) -> np.ndarray:
     parts = [q, np.atleast_1d(gripper)]
+    if cfg.velocities:
+        parts.append(qd)
     if cfg.last_gripper_command:
         parts.append([last_command])
     if cfg.joints_only:
@@ -62,25 +66,58 @@ def features(cfg: ProbeConfig, q, gripper, ee, objects, yaw: float, last_command
     return np.concatenate(parts).astype(np.float32)
 
 
+def pixel_perception(run: str, head_path: str | None):
+    """(obs -> (K, 3) object offsets from the grasp point, m, read from the camera; the run's sim config)."""
+    from pathlib import Path
+
+    from rlhf.policy.bc import AUX_HEAD_FILE, AUX_SCALE_M, load_aux_head
+    from rlhf.policy.vla import VLAPolicy
+
+    policy = VLAPolicy.load(Path(run) / "policy").eval()
+    head = load_aux_head(head_path or Path(run) / AUX_HEAD_FILE)
+
+    def perceive(obs) -> np.ndarray:
+        with torch.no_grad():
+            offsets = head(policy.features(policy.obs_to_batch(obs)))[0] * AUX_SCALE_M
+        return offsets.numpy().reshape(-1, 3)
+
+    return perceive, policy.config.extra["sim_config"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demos", required=True, action="append", help="demo folder (repeatable)")
     ap.add_argument("--task", required=True)
     ap.add_argument("--keep-fraction", type=float, default=0.8)
     ap.add_argument("--steps", type=int, default=15000)
+    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--yaw", action="store_true")
     ap.add_argument("--joints-only", action="store_true")
     ap.add_argument("--noise-xy", type=float, default=0.0)
     ap.add_argument("--noise-z", type=float, default=0.0)
     ap.add_argument("--last-gripper-command", action="store_true")
+    ap.add_argument("--velocities", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--perception-run", default=None,
+                    help="at evaluation, read the objects' offsets from the grasp point off this pixel policy's "
+                         "backbone (an `rlhf bc train --out` folder) instead of the sim: is its perception enough?")
+    ap.add_argument("--perception-axes", default="xyz", choices=("xyz", "xy", "z"),
+                    help="which axes come from --perception-run (the others stay the sim's)")
+    ap.add_argument("--perception-head", default=None,
+                    help="the offset head to use with --perception-run (default: its aux_head.pt)")
     args = ap.parse_args()
-    cfg = ProbeConfig(args.yaw, args.joints_only, args.noise_xy, args.noise_z, args.last_gripper_command)
+    cfg = ProbeConfig(args.yaw, args.joints_only, args.noise_xy, args.noise_z, args.last_gripper_command, args.velocities)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
 
-    env = gymnasium.make(sim.ENV_ID, task=args.task, config=SimConfig(task=args.task, render_images=False)).unwrapped
+    perceive = None
+    if args.perception_run:
+        perceive, sim_config = pixel_perception(args.perception_run, args.perception_head)
+        env_config = SimConfig(**{**sim_config, "task": args.task})
+    else:
+        env_config = SimConfig(task=args.task, render_images=False)
+    env = gymnasium.make(sim.ENV_ID, task=args.task, config=env_config).unwrapped
 
     def initial_yaw(seed: int | None) -> float:
         if seed is None:
@@ -95,7 +132,7 @@ def main() -> int:
         yaw = initial_yaw(t.seed) if cfg.yaw else 0.0
         for i in range(len(t)):
             last = float(t.actions[i - 1, -1]) if i > 0 else OPEN  # the env starts with the gripper open
-            xs.append(features(cfg, t.joint_positions[i], t.gripper[i], t.ee_positions[i], t.object_positions[i], yaw, last))
+            xs.append(features(cfg, t.joint_positions[i], t.joint_velocities[i], t.gripper[i], t.ee_positions[i], t.object_positions[i], yaw, last))
         ys.append(t.actions.astype(np.float32))
     x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.concatenate(ys))
     x_mean, x_std = x.mean(0), x.std(0) + 1e-6
@@ -107,14 +144,14 @@ def main() -> int:
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     t0 = time.perf_counter()
     for _ in tqdm(range(args.steps), desc="train", unit="step"):
-        idx = torch.randint(0, len(x), (256,))
+        idx = torch.randint(0, len(x), (args.batch_size,))
         loss = ((net((x[idx] - x_mean) / x_std) - (y[idx] - y_mean) / y_std) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     train_s = time.perf_counter() - t0
 
-    successes = 0
+    successes, perception_sq = 0, []
     for k in tqdm(range(args.episodes), desc="eval", unit="ep"):
         seed = EVAL_SEED + k
         obs, info = env.reset(seed=seed)
@@ -124,7 +161,14 @@ def main() -> int:
         bias = rng.normal(0.0, 1.0, (n_obj, 3)) * np.array([cfg.noise_xy, cfg.noise_xy, cfg.noise_z])
         done, last = False, OPEN
         while not done:
-            f = features(cfg, obs["joint_positions"], obs["gripper"], env.ee_pose()[0], env.object_positions() + bias, yaw, last)
+            ee = env.ee_pose()[0]
+            objects = env.object_positions() + bias
+            if perceive is not None:
+                true_objects, objects = objects, objects.copy()
+                axes = {"xyz": [0, 1, 2], "xy": [0, 1], "z": [2]}[args.perception_axes]
+                objects[:, axes] = (ee + perceive(obs))[:, axes]
+                perception_sq.append((objects - true_objects) ** 2)
+            f = features(cfg, obs["joint_positions"], obs["joint_velocities"], obs["gripper"], ee, objects, yaw, last)
             with torch.no_grad():
                 action = (net((torch.from_numpy(f) - x_mean) / x_std) * y_std + y_mean).numpy()
             last = float(np.clip(action[-1], -1.0, 1.0))
@@ -132,9 +176,12 @@ def main() -> int:
             done = terminated or truncated
         successes += bool(info.get("success"))
     print(
-        f"RESULT task={args.task} demos_used={len(demos)} frames={len(x)} steps={args.steps} "
+        f"RESULT task={args.task} demos_used={len(demos)} frames={len(x)} steps={args.steps} batch={args.batch_size} "
         f"final_loss={float(loss.detach()):.3f} train_s={train_s:.0f} {cfg} success {successes}/{args.episodes}"
     )
+    if perception_sq:
+        rms_cm = np.sqrt(np.mean(perception_sq, axis=0)) * 100.0  # (K, 3)
+        print(f"PERCEPTION rms error in these rollouts, cm, per object (x, y, z): {np.round(rms_cm, 2).tolist()}")
     return 0
 
 

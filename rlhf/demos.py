@@ -162,8 +162,9 @@ def load_demos(
     only_successful: bool = False,
     image_size: int | None = None,
     progress: bool = False,
+    limit: int | None = None,
 ) -> list[Trajectory]:
-    """All trajectories listed in the folder's manifest, in file order.
+    """All trajectories listed in the folder's manifest (the first `limit` of them), in file order.
 
     `image_size` resizes each episode's frames as it is read (area interpolation), so a large
     dataset is held at the training resolution, never all at the camera's. Files are read by two
@@ -173,7 +174,7 @@ def load_demos(
     from tqdm import tqdm
 
     manifest = load_manifest(directory)
-    rows = [r for r in manifest["episodes"] if not only_successful or r.get("success")]
+    rows = [r for r in manifest["episodes"] if not only_successful or r.get("success")][:limit]
 
     def read(row: dict) -> Trajectory:
         traj = Trajectory.load(Path(directory) / row["file"])

@@ -29,6 +29,7 @@ class Backbone(nn.Module):
             d,
             stem_stride=config.stem_stride,
             group_norm=config.cnn_group_norm,
+            multiscale_keypoints=config.multiscale_keypoints,
         )
         self.instruction_proj = nn.Sequential(nn.Linear(config.instruction_dim, d), nn.GELU(), nn.Linear(d, d))
         state_in = config.state_dim + (EE_FEATURES_DIM if config.ee_features else 0)

@@ -14,9 +14,11 @@ Metric names: `losses/bc_loss`, `losses/action_mse`, `losses/action_nll`, `losse
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rlhf.atomic import atomic_write_json
+from rlhf.atomic import atomic_write_bytes, atomic_write_json
 from rlhf.policy.config import PolicyConfig
 from rlhf.policy.dataset import AUX_OBJECT_OFFSETS, BCDataset
 from rlhf.policy.instruction_encoder import InstructionEncoder
@@ -76,7 +78,9 @@ class BCConfig:
     aux_weight: float = 1.0
     """Weight of the auxiliary loss: predict the task objects' positions relative to the grasp point
     (recorded in sim demos) from the backbone features. Teaches the backbone *where* the named
-    objects are; the auxiliary head is dropped after training. 0 turns it off."""
+    objects are. The head is not part of the policy: it is saved beside it as `aux_head.pt`, where
+    `bench/probe_policy_perception.py` reads it to measure how well the backbone localises objects on
+    held-out episodes. 0 turns it off."""
     keep_fraction: float = 1.0
     """Of the remaining demos, imitate only this best fraction by gold quality (see `quality_scores`)."""
     seed: int = 0
@@ -113,6 +117,34 @@ class BCConfig:
             raise ValueError(f"BCConfig.device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
         if self.num_threads is not None and self.num_threads <= 0:
             raise ValueError(f"BCConfig.num_threads must be > 0 or None, got {self.num_threads}")
+
+
+AUX_HEAD_FILE = "aux_head.pt"
+
+
+def make_aux_head(features_dim: int, targets_dim: int) -> torch.nn.Module:
+    """Backbone features -> object offsets from the grasp point / AUX_SCALE_M."""
+    return torch.nn.Sequential(torch.nn.Linear(features_dim, 128), torch.nn.GELU(), torch.nn.Linear(128, targets_dim))
+
+
+def save_aux_head(head: torch.nn.Module, path: Path) -> None:
+    buf = io.BytesIO()
+    dims = {"features_dim": head[0].in_features, "targets_dim": head[-1].out_features}
+    torch.save({"dims": dims, "state_dict": {k: v.cpu() for k, v in head.state_dict().items()}}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_aux_head(path: str | os.PathLike) -> torch.nn.Module:
+    """The auxiliary head `train_bc` saved; a clear error for a missing or foreign file."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        head = make_aux_head(**blob["dims"])
+        head.load_state_dict(blob["state_dict"])
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no auxiliary head at {path} (train_bc writes one when aux_weight > 0)") from None
+    except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path} is not an auxiliary head saved by train_bc: {exc}") from exc
+    return head.eval()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -244,7 +276,7 @@ def train_bc(
     aux_head = None
     if cfg.aux_weight > 0 and data.aux_targets is not None:
         d, k3 = policy.backbone.out_dim, data.aux_targets.shape[1]
-        aux_head = torch.nn.Sequential(torch.nn.Linear(d, 128), torch.nn.GELU(), torch.nn.Linear(128, k3)).to(device)
+        aux_head = make_aux_head(d, k3).to(device)
     params = policy.trainable_parameters() + (list(aux_head.parameters()) if aux_head is not None else [])
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -312,6 +344,8 @@ def train_bc(
         train_seconds = time.perf_counter() - start
         # 5. final checkpoint and evaluation.
         final_path = policy.save(out / "policy")
+        if aux_head is not None:
+            save_aux_head(aux_head, out / AUX_HEAD_FILE)
         final_metrics = evaluate(step, final=True)
     finally:
         bar.close()

@@ -1,8 +1,9 @@
 """Behavioural-cloning samples from trajectories, held in memory as compact tensors.
 
-Frames are resized once to the policy's image size and kept as uint8, so a minibatch is a gather
-plus a divide; the instruction of every step is an index into a small embedding table (one row per
-distinct instruction, from the frozen encoder's cache).
+Frames stay uint8, in the trajectories' own arrays when they are already at the policy's image size
+(`load_demos(image_size=...)` resizes while reading), so building the dataset copies no frame and a
+minibatch is a gather plus a divide. The instruction of every step is an index into a small
+embedding table (one row per distinct instruction, from the frozen encoder's cache).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ AUX_OBJECT_OFFSETS = "aux.object_offsets"
 class BCDataset:
     """All steps of `trajectories`. N = total steps.
 
-    images (N, 3, S, S) uint8, states (N, 15), actions (N, 8), chunk_index (N, C) long (the next C
+    frames(indices) -> (B, 3, S, S) uint8, states (N, 15), actions (N, 8), chunk_index (N, C) long (the next C
     step indices, clamped to the episode's last step), chunk_pad (N, C) bool, instruction_index (N,),
     embeddings (U, E). aux_targets (N, K*3) or None: object positions relative to the grasp point,
     present when every demo records `ee_positions` and `object_positions` with the same K.
@@ -53,13 +54,16 @@ class BCDataset:
         with_aux = len(ks) == 1 and None not in ks
         offset = 0
         offsets = np.arange(chunk_size)
-        # Frames go straight into one preallocated channel-first array. A list, its concatenation and
-        # a transposed copy held them several times over: building 1,990 pick-and-place demos at 96 px
-        # peaked at 14.1 GB RSS that way, 9.8 GB this way (bench/results/policy.md, stop 18).
-        self.images = torch.empty((sum(len(t) for t in trajectories), 3, image_size, image_size), dtype=torch.uint8)
-        for t in trajectories:
+        # Each episode's frames are referenced, not copied (resize_frames returns the array itself at
+        # the right size). A concatenated copy doubled the peak: 9.8 GB RSS for 1,990 pick-and-place
+        # demos at 96 px, 14.1 GB before that with a list and a transposed copy (bench/results/policy.md).
+        self._frames: list[np.ndarray] = []
+        episode_of, step_of = [], []
+        for e, t in enumerate(trajectories):
             n = len(t)
-            self.images[offset : offset + n] = torch.from_numpy(resize_frames(t.images, image_size)).permute(0, 3, 1, 2)
+            self._frames.append(np.ascontiguousarray(resize_frames(t.images, image_size)))
+            episode_of.append(np.full(n, e, dtype=np.int64))
+            step_of.append(np.arange(n, dtype=np.int64))
             states.append(state_from_trajectory(t))
             actions.append(t.actions.astype(np.float32))
             idx = np.arange(n)[:, None] + offsets[None, :]  # (n, C)
@@ -69,6 +73,8 @@ class BCDataset:
             if with_aux:
                 aux.append((t.object_positions - t.ee_positions[:, None, :]).reshape(n, -1).astype(np.float32))
             offset += n
+        self._episode_of = np.concatenate(episode_of)
+        self._step_of = np.concatenate(step_of)
         self.states = torch.from_numpy(np.concatenate(states))
         self.actions = torch.from_numpy(np.concatenate(actions))
         self.chunk_index = torch.from_numpy(np.concatenate(chunk_index))
@@ -80,9 +86,16 @@ class BCDataset:
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
+    def frames(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) uint8 frames of step `indices` (B,)."""
+        idx = indices.numpy()
+        stacked = np.stack([self._frames[e][s] for e, s in zip(self._episode_of[idx], self._step_of[idx], strict=True)])
+        # Channel-first in uint8, before the float conversion: converting a permuted view is slower.
+        return torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)))
+
     def batch(self, indices: torch.Tensor, shift: int = 0, generator: torch.Generator | None = None) -> dict:
         """Batch dict for step `indices` (B,): images (B, 3, S, S) in [0, 1], ACTION (B, C, 8)."""
-        images = self.images[indices].float().div_(255.0)
+        images = self.frames(indices).float().div_(255.0)
         if shift > 0:
             images = random_shift(images, shift, generator)
         batch = {

@@ -52,8 +52,9 @@ def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | No
 class ImageEncoder(nn.Module):
     """(B, 3, S, S) float in [0, 1], instruction condition (B, d_model) -> (B, side*side + 1, d_model).
 
-    The extra token holds spatial-softmax keypoints of the last feature map (the expected x, y of
-    each channel's activation): a precise, cheap "where" signal, as in visuomotor BC policies.
+    The extra token holds spatial-softmax keypoints of the last feature map, or of every block's map
+    with `multiscale_keypoints` (the expected x, y of each channel's activation): a precise, cheap
+    "where" signal, as in visuomotor BC policies.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class ImageEncoder(nn.Module):
         d_model: int,
         stem_stride: int = 2,
         group_norm: bool = True,
+        multiscale_keypoints: bool = False,
     ) -> None:
         super().__init__()
         self.image_size = image_size
@@ -91,28 +93,43 @@ class ImageEncoder(nn.Module):
             c_in = c_out
         self.pool = nn.AdaptiveAvgPool2d(tokens_side)
         self.proj = nn.Linear(c_in, d_model)
-        self.keypoint_proj = nn.Linear(2 * c_in, d_model)
+        # Keypoints of the last map only, or of every block's map. The last map is coarse (6 x 6 at
+        # 96 px: one cell is 16 px, about 15 cm of table), so a soft-argmax over it places a 5 px cube
+        # only as well as its channels can interpolate; the earlier maps are 2x and 4x finer.
+        self.keypoint_levels = tuple(range(len(channels))) if multiscale_keypoints else (len(channels) - 1,)
+        self.keypoint_proj = nn.Linear(sum(2 * channels[i] for i in self.keypoint_levels), d_model)
         self.pos = nn.Parameter(torch.randn(tokens_side * tokens_side + 1, d_model) * 0.02)
         ys, xs = torch.meshgrid(
             torch.linspace(-1, 1, image_size), torch.linspace(-1, 1, image_size), indexing="ij"
         )
         self.register_buffer("coords", torch.stack([xs, ys]).unsqueeze(0), persistent=False)
-        side = image_size // (stem_stride * 2 ** (len(channels) - 1))
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
-        self.register_buffer("map_coords", torch.stack([xs.flatten(), ys.flatten()], 1), persistent=False)
+        for level in self.keypoint_levels:
+            side = image_size // (stem_stride * 2**level)
+            ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+            coords = torch.stack([xs.flatten(), ys.flatten()], 1)
+            self.register_buffer(f"map_coords_{level}", coords, persistent=False)
 
-    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, S, S), condition (B, d_model) (the projected instruction) -> tokens."""
+    def feature_maps(self, images: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (B, 3, S, S), condition (B, d_model) -> (last map (B, C, h, w), keypoints (B, K)).
+
+        The keypoints are each keypoint level's channels' expected (x, y) in [-1, 1] (x right, y down),
+        level by level, channel by channel: (x0, y0, x1, y1, ...)."""
         b, c, h, w = images.shape
         if c != 3 or h != self.image_size or w != self.image_size:
             raise ValueError(f"ImageEncoder expects (B, 3, {self.image_size}, {self.image_size}), got {tuple(images.shape)}")
         x = torch.cat([images * 2.0 - 1.0, self.coords.expand(b, -1, -1, -1)], dim=1)
-        for block, film in zip(self.blocks, self.films, strict=True):
+        keypoints = []
+        for level, (block, film) in enumerate(zip(self.blocks, self.films, strict=True)):
             gamma, beta = film(condition).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
             x = F.gelu(block(x) * (1.0 + gamma) + beta)
-        fmap = x  # (B, C, h, w)
-        attn = torch.softmax(fmap.flatten(2), dim=-1)  # (B, C, h*w)
-        keypoints = (attn @ self.map_coords).flatten(1)  # (B, 2C): expected (x, y) per channel
+            if level in self.keypoint_levels:
+                attn = torch.softmax(x.flatten(2), dim=-1)  # (B, C, h*w)
+                keypoints.append((attn @ getattr(self, f"map_coords_{level}")).flatten(1))
+        return x, torch.cat(keypoints, 1)
+
+    def forward(self, images: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S), condition (B, d_model) (the projected instruction) -> tokens."""
+        fmap, keypoints = self.feature_maps(images, condition)
         grid = self.pool(fmap).flatten(2).transpose(1, 2)  # (B, side*side, C)
         tokens = torch.cat([self.proj(grid), self.keypoint_proj(keypoints).unsqueeze(1)], dim=1)
         return tokens + self.pos

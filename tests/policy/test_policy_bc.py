@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from rlhf.constants import ACTION, ACTION_IS_PAD, OBS_IMAGE
-from rlhf.policy.bc import BCConfig, lr_at, select_demos, train_bc
+from rlhf.policy.bc import AUX_HEAD_FILE, AUX_SCALE_M, BCConfig, load_aux_head, lr_at, select_demos, train_bc
 from rlhf.policy.config import PolicyConfig
-from rlhf.policy.dataset import BCDataset
+from rlhf.policy.dataset import AUX_OBJECT_OFFSETS, BCDataset
 from rlhf.policy.instruction_encoder import InstructionEncoder, InstructionEncoderError, hashed_embed_fn
 from rlhf.policy.synthetic import synthetic_trajectories
 from rlhf.policy.vla import VLAPolicy
@@ -50,6 +50,21 @@ def test_tiny_bc_run_lowers_the_loss_and_writes_outputs(tmp_path):
     loaded = VLAPolicy.load(tmp_path / "policy", instruction_encoder=InstructionEncoder(hashed_embed_fn()))
     batch = BCDataset(demos[:1], 32, TINY.chunk_size, loaded.instruction_encoder).batch(torch.arange(4))
     assert torch.equal(loaded.head_outputs(batch)[0], result.policy.eval().head_outputs(batch)[0])
+    # The auxiliary head is saved beside it, and it is the trained one: it reads the object offsets
+    # from the loaded policy's features better than predicting no offset at all.
+    head = load_aux_head(tmp_path / AUX_HEAD_FILE)
+    target = batch[AUX_OBJECT_OFFSETS] / AUX_SCALE_M
+    with torch.no_grad():
+        err = torch.nn.functional.mse_loss(head(loaded.features(batch)), target)
+    assert err < 0.5 * target.pow(2).mean()
+
+
+def test_a_foreign_aux_head_file_is_a_clear_error(tmp_path):
+    (tmp_path / "aux_head.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not an auxiliary head"):
+        load_aux_head(tmp_path / "aux_head.pt")
+    with pytest.raises(FileNotFoundError, match="no auxiliary head"):
+        load_aux_head(tmp_path / "missing.pt")
 
 
 def test_bc_stops_at_the_time_budget(tmp_path):
@@ -92,8 +107,12 @@ def test_dataset_chunks_pad_past_the_episode_end():
     assert torch.equal(batch[ACTION][2, 0], torch.from_numpy(demos[1].actions[0]))
     # Step 5 is the second episode's first frame, channel-first, resized to the policy's input.
     same_size = BCDataset(demos, 16, 4, InstructionEncoder(hashed_embed_fn()))
-    assert torch.equal(same_size.images[5], torch.from_numpy(demos[1].images[0]).permute(2, 0, 1))
-    assert torch.equal(same_size.images[4], torch.from_numpy(demos[0].images[4]).permute(2, 0, 1))
+    frames = same_size.frames(torch.tensor([5, 4]))
+    assert torch.equal(frames[0], torch.from_numpy(demos[1].images[0]).permute(2, 0, 1))
+    assert torch.equal(frames[1], torch.from_numpy(demos[0].images[4]).permute(2, 0, 1))
+    # At the policy's size the dataset holds the episodes' own frames: building it copies none.
+    assert all(np.shares_memory(f, d.images) for f, d in zip(same_size._frames, demos, strict=True))
+    torch.testing.assert_close(batch[OBS_IMAGE][2], data.frames(torch.tensor([5]))[0].float() / 255.0)
 
 
 def test_lr_schedule_warms_up_then_decays():

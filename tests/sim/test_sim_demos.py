@@ -22,6 +22,7 @@ def test_generate_and_load_round_trip(tmp_path) -> None:
     assert [r["style"] for r in m["episodes"]] == ["expert", "jerky", "expert"]
     trajs = load_demos(out)
     assert len(trajs) == 3
+    assert [t.seed for t in load_demos(out, limit=2)] == [10, 11]
     t = trajs[0]
     assert t.images.shape[1:] == (24, 24, 3) and t.task == "reach" and t.seed == 10
     assert t.policy_version == "scripted:expert" and "mean_squared_jerk" in t.metrics
