@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 TASK_CHOICES = ("reach", "push", "pick_place")
-STYLE_HELP = "expert, slow, jerky, hesitant, fast_approach, noisy or mixed; comma-separated to cycle"
+STYLE_HELP = ("expert, slow, jerky, hesitant, fast_approach, noisy, slip (pick_place: the first grasp loses the cube, "
+              "then a regrasp) or mixed; comma-separated to cycle")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,6 +12,11 @@ env's commanded joint positions. The style shapes that profile:
                   jolts and a much higher acceleration limit
 - hesitation      0 = never stops; up to 1 = frequent pauses of up to ~1.5 s mid-motion
 - noise           std of Gaussian noise on each joint delta, rad
+- slip            pick-and-place only: probability that the first grasp loses the cube. When the
+                  fingers have closed, the cube is moved 6-9 cm away on the table, so the hand lifts
+                  an empty gripper and must reopen and grasp again: demonstrations of recovering from
+                  a missed grasp, which a clean demonstrator never shows. Every action stays correct
+                  for what the demonstrator sees (no deliberate bad grasp to imitate).
 
 A failed grasp (cube not lifted) or a lost push sends the demonstrator back to re-approach, so
 expert demonstrations succeed reliably.
@@ -26,7 +31,7 @@ import numpy as np
 import pybullet as p
 
 from sim import panda
-from sim.tasks import CUBE_HALF, PAD_HALF_HEIGHT
+from sim.tasks import CUBE_HALF, PAD_HALF_HEIGHT, PICK_PLACE_AREA
 
 APPROACH_RADIUS = 0.10  # m: "near an object" for approach_speed (and the gold safety metric)
 SETPOINT_LEAD_MAX = 0.05  # m: the Cartesian setpoint never runs further ahead of the real grasp point
@@ -52,6 +57,8 @@ class DemoStyle:
     """Hesitation in [0, 1]."""
     noise: float = 0.0
     """Std of Gaussian joint-delta noise, rad."""
+    slip: float = 0.0
+    """Probability that the first grasp loses the cube (pick-and-place; see the module docstring)."""
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.speed <= 1.0:
@@ -65,6 +72,8 @@ class DemoStyle:
                 raise ValueError(f"DemoStyle.{knob} must be in [0, 1], got {getattr(self, knob)}")
         if not 0.0 <= self.noise <= 0.1:
             raise ValueError(f"DemoStyle.noise must be in [0, 0.1] rad, got {self.noise}")
+        if not 0.0 <= self.slip <= 1.0:
+            raise ValueError(f"DemoStyle.slip must be in [0, 1], got {self.slip}")
 
 
 STYLES: dict[str, DemoStyle] = {
@@ -74,6 +83,7 @@ STYLES: dict[str, DemoStyle] = {
     "hesitant": DemoStyle("hesitant", hesitation=0.7),
     "fast_approach": DemoStyle("fast_approach", speed=0.4, approach_speed=0.4, accel=3.0),
     "noisy": DemoStyle("noisy", noise=0.006),
+    "slip": DemoStyle("slip", slip=1.0),
 }
 MIXED = "mixed"
 
@@ -388,10 +398,46 @@ class PickPlaceDemonstrator(ScriptedDemonstrator):
             return np.array([pad[0], pad[1], 2 * PAD_HALF_HEIGHT + CUBE_HALF + 0.008]), self.yaw
         return np.array([pad[0], pad[1], self.CARRY_Z]), self.yaw
 
+    SLIP_DISTANCE = (0.06, 0.09)  # m: how far a slipped cube ends up from the fingers
+    SLIP_NOTICE_STEPS = 4  # lift this long after a slip, while the fingers close on nothing, then regrasp
+
+    def _on_reset(self) -> None:
+        self.slip_decided = False  # whether the first grasp's slip has been drawn
+        self.notice_left = 0
+
     def _carrying(self) -> bool:
         return self.phases[self.phase_index].name in ("lift", "above_pad")
 
+    def _slip_cube(self) -> None:
+        """Move the cube out of the closed fingers to a free spot on the table beside them."""
+        env = self.env
+        objs = env.object_positions()
+        for _ in range(50):
+            angle = self.rng.uniform(-np.pi, np.pi)
+            xy = objs[0, :2] + self.rng.uniform(*self.SLIP_DISTANCE) * np.array([np.cos(angle), np.sin(angle)])
+            # Stay in the task's layout area and clear of the pad and the distractor.
+            inside = np.all(xy >= PICK_PLACE_AREA[0]) and np.all(xy <= PICK_PLACE_AREA[1])
+            if inside and np.min(np.linalg.norm(objs[1:, :2] - xy, axis=1)) > 0.10:
+                break
+        else:
+            return  # no free spot: keep the grasp
+        quat = p.getQuaternionFromEuler((0.0, 0.0, float(self.rng.uniform(-np.pi / 4, np.pi / 4))))
+        p.resetBasePositionAndOrientation(env.objects[0], (float(xy[0]), float(xy[1]), CUBE_HALF), quat,
+                                          physicsClientId=env.client_id)  # fmt: skip
+        p.resetBaseVelocity(env.objects[0], (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), physicsClientId=env.client_id)
+        # Notice the loss the way a real gripper does, by its fingers closing further: keep lifting
+        # for a few steps, so the demos show the empty gripper's reading before the regrasp.
+        self.notice_left = self.SLIP_NOTICE_STEPS
+
     def _check_progress(self, phase: Phase) -> None:
+        # The rng is drawn only for styles that slip, so the other styles' episodes are unchanged.
+        if phase.name == "lift" and not self.slip_decided and self.style.slip > 0:
+            self.slip_decided = True  # only the first grasp may slip
+            if self.rng.random() < self.style.slip:
+                self._slip_cube()
+        if self.notice_left > 0:
+            self.notice_left -= 1
+            return
         if phase.name in ("lift", "above_pad", "lower"):
             ee, _ = self.env.ee_pose()
             cube = self.env.object_positions()[0]

@@ -35,6 +35,7 @@ PALETTE: dict[str, tuple[float, float, float]] = {
     "purple": (0.55, 0.20, 0.70),
     "orange": (0.95, 0.50, 0.08),
 }
+PICK_PLACE_AREA = ((0.38, -0.2), (0.62, 0.2))  # (x, y) low and high corners of the objects' layout, m
 CUBE_HALF = 0.02  # m; a 4 cm cube fits the 8 cm gripper
 BALL_RADIUS = 0.025
 PAD_RADIUS = 0.055
@@ -206,8 +207,8 @@ class PickPlaceTask(Task):
 
     def sample(self, rng: np.random.Generator, rand: RandomizationConfig) -> EpisodeLayout:
         m = self._margin(rand)
-        lo = np.array([0.38 - m, -0.2 - m])
-        hi = np.array([0.62 + m, 0.2 + m])
+        lo = np.array(PICK_PLACE_AREA[0]) - m
+        hi = np.array(PICK_PLACE_AREA[1]) + m
         cube = np.append(rng.uniform(lo, hi), CUBE_HALF)
         while True:
             pad = np.append(rng.uniform(lo, hi), PAD_HALF_HEIGHT)

@@ -78,3 +78,24 @@ def test_styles_validate_and_mixed_is_seeded() -> None:
     assert a == b
     styles = {make_demonstrator("reach", "mixed", seed=s).style for s in range(6)}
     assert len(styles) > 1
+
+
+def test_slip_style_loses_the_first_grasp_then_recovers() -> None:
+    with pytest.raises(ValueError, match="slip"):
+        DemoStyle(slip=1.5)
+    expert = _episodes("pick_place", "expert", seeds=(7, 8))
+    slip = _episodes("pick_place", "slip", seeds=(7, 8))
+    for e, s in zip(expert, slip, strict=True):
+        assert e.success and s.success
+        cmd = s.actions[:, -1]
+        closes = np.flatnonzero((cmd[1:] < 0) & (cmd[:-1] > 0)) + 1
+        assert len(closes) == 2  # the lost grasp, then the regrasp
+        # Between them the fingers close on nothing (the gripper reading falls to ~0), which the
+        # expert's single grasp never shows: its fingers stop on the cube.
+        assert s.gripper.reshape(-1)[closes[0] : closes[1]].min() < 0.005
+        assert e.gripper.reshape(-1)[e.actions[:, -1] < 0].min() > 0.03
+        # After the slip the cube lies on the table, away from the fingers, until the regrasp.
+        reopen = closes[0] + np.flatnonzero(cmd[closes[0] :] > 0)[0]
+        assert s.object_positions[reopen, 0, 2] < 0.03
+        assert np.linalg.norm(s.object_positions[reopen, 0] - s.ee_positions[reopen]) > 0.05
+        assert len(s) > len(e)
