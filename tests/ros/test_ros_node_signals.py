@@ -29,10 +29,18 @@ def test_sigusr1_dumps_stacks_and_sigterm_still_exits_cleanly(tmp_path, ros_doma
     node = start_node("safety_node", ros_env(ros_domain_id, tmp_path / "ros_log"), logs, {"status_period_s": 0.2})
     log_file = logs / "safety_node.log"
     try:
-        _wait_for(log_file, "safety_node: ", 60)  # its startup line: spinning
-        node.send_signal(signal.SIGUSR1)
-        log = _wait_for(log_file, "(most recent call first)", 10)
-        assert "Current thread" in log and "executors.py" in log, log[-3000:]  # the main thread, in spin
+        _wait_for(log_file, "safety_node: ", 60)  # its startup line, logged just before it spins
+        # The startup line comes a moment before the spin loop, and faulthandler writes the dump
+        # frame by frame: so ask again (each dump appends) until one shows the main thread in spin.
+        # Seen in CI: a dump taken during the last set-up call, read before it was complete.
+        deadline = time.monotonic() + 30
+        while True:
+            node.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            log = log_file.read_text(errors="replace")
+            if "Current thread" in log and "executors.py" in log:
+                break  # the main thread, in spin
+            assert time.monotonic() < deadline, log[-3000:]
         time.sleep(0.5)
         assert node.poll() is None, "SIGUSR1 ended the node"
     finally:
