@@ -24,11 +24,10 @@ import torch
 from tqdm import tqdm
 
 import sim
-from rlhf.policy.bc import AUX_HEAD_FILE, AUX_SCALE_M, load_aux_head
+from rlhf.policy.bc import AUX_HEAD_FILE, load_aux_head, perceived_offsets
+from rlhf.policy.evaluate import EVAL_SEED_OFFSET as EVAL_SEED
 from rlhf.policy.vla import VLAPolicy
 from sim.config import SimConfig
-
-EVAL_SEED = 1_000_000
 
 
 def main() -> int:
@@ -53,10 +52,7 @@ def main() -> int:
                 closes += 1
                 if first is None:
                     true = env.object_positions()[0] - env.ee_pose()[0]
-                    perceived = np.full(3, np.nan)
-                    if head is not None:
-                        with torch.no_grad():
-                            perceived = (head(policy.features(policy.obs_to_batch(obs)))[0, :3] * AUX_SCALE_M).numpy()
+                    perceived = np.full(3, np.nan) if head is None else perceived_offsets(policy, head, obs)[0]
                     first = (true * 100.0, perceived * 100.0)
             was_open = action[-1] >= 0
             obs, _, terminated, truncated, info = env.step(action)

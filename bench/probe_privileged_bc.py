@@ -70,18 +70,12 @@ def pixel_perception(run: str, head_path: str | None):
     """(obs -> (K, 3) object offsets from the grasp point, m, read from the camera; the run's sim config)."""
     from pathlib import Path
 
-    from rlhf.policy.bc import AUX_HEAD_FILE, AUX_SCALE_M, load_aux_head
+    from rlhf.policy.bc import AUX_HEAD_FILE, load_aux_head, perceived_offsets
     from rlhf.policy.vla import VLAPolicy
 
     policy = VLAPolicy.load(Path(run) / "policy").eval()
     head = load_aux_head(head_path or Path(run) / AUX_HEAD_FILE)
-
-    def perceive(obs) -> np.ndarray:
-        with torch.no_grad():
-            offsets = head(policy.features(policy.obs_to_batch(obs)))[0] * AUX_SCALE_M
-        return offsets.numpy().reshape(-1, 3)
-
-    return perceive, policy.config.extra["sim_config"]
+    return (lambda obs: perceived_offsets(policy, head, obs)), policy.config.extra["sim_config"]
 
 
 def main() -> int:

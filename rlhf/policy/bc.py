@@ -147,6 +147,13 @@ def load_aux_head(path: str | os.PathLike) -> torch.nn.Module:
     return head.eval()
 
 
+def perceived_offsets(policy: VLAPolicy, head: torch.nn.Module, obs: dict[str, Any]) -> np.ndarray:
+    """(K, 3) object offsets from the grasp point, m, that `head` reads off the policy's features for
+    one raw observation: what the backbone believes about where the objects are."""
+    with torch.no_grad():
+        return (head(policy.features(policy.obs_to_batch(obs)))[0] * AUX_SCALE_M).cpu().numpy().reshape(-1, 3)
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda if available else cpu; 'cuda' without a GPU is an error naming it."""
     if name == "auto":
