@@ -11,8 +11,11 @@ from rlhf.pipeline import DemoConfig, run_demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
+# Two start states, four recordings: the demo drops a recording shorter than one preference segment
+# (named in the facts), and with one state a single short recording left no pair. That happened in 2
+# of about 8 clean-clone CI runs on the loaded 2-core machine (stops 18 and 19).
 TINY = DemoConfig(
-    demos=3, bc_steps=10, graph_states=1, rounds=2, pairs_per_round=1, ppo_iterations_per_round=1,
+    demos=3, bc_steps=10, graph_states=2, rounds=2, pairs_per_round=1, ppo_iterations_per_round=1,
     episodes_per_iter=2, reward_epochs=1, eval_seeds=2, num_envs=1, critic_warmup_iterations=1,
 )
 
@@ -30,7 +33,8 @@ def test_tiny_demo_runs_every_stage_and_writes_the_report(tmp_path, ros_domain_i
     }
     # Episodes really went through the graph: bags in the store, nodes exited cleanly.
     graph = facts["graph"]
-    assert len(graph["episodes"]) == 2
+    assert len(graph["episodes"]) == 2 * TINY.graph_states
+    assert isinstance(graph["too_short"], list)
     assert all(code == 0 for code in graph["exit_codes"].values()), graph["exit_codes"]
     assert all((out / "episodes" / "bags" / e["episode_id"]).is_dir() for e in graph["episodes"])
     # Labels arrived through the annotation server: one campaign per round plus the first.
