@@ -26,9 +26,9 @@ from tqdm import tqdm
 import sim
 from rlhf.demos import load_demos
 from rlhf.policy.bc import select_demos
+from rlhf.policy.evaluate import EVAL_SEED_OFFSET as EVAL_SEED  # the seeds of rlhf policy eval
 from sim.config import SimConfig
 
-EVAL_SEED = 1_000_000  # the policy evaluation seeds (rlhf policy eval)
 OPEN = 1.0  # gripper command: +1 open, -1 closed
 
 
@@ -105,7 +105,7 @@ def main() -> int:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
 
-    perceive = None
+    perceive, perceived_axes = None, {"xyz": [0, 1, 2], "xy": [0, 1], "z": [2]}[args.perception_axes]
     if args.perception_run:
         perceive, sim_config = pixel_perception(args.perception_run, args.perception_head)
         env_config = SimConfig(**{**sim_config, "task": args.task})
@@ -159,8 +159,7 @@ def main() -> int:
             objects = env.object_positions() + bias
             if perceive is not None:
                 true_objects, objects = objects, objects.copy()
-                axes = {"xyz": [0, 1, 2], "xy": [0, 1], "z": [2]}[args.perception_axes]
-                objects[:, axes] = (ee + perceive(obs))[:, axes]
+                objects[:, perceived_axes] = (ee + perceive(obs))[:, perceived_axes]
                 perception_sq.append((objects - true_objects) ** 2)
             f = features(cfg, obs["joint_positions"], obs["joint_velocities"], obs["gripper"], ee, objects, yaw, last)
             with torch.no_grad():

@@ -14,11 +14,9 @@ Metric names: `losses/bc_loss`, `losses/action_mse`, `losses/action_nll`, `losse
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from rlhf.atomic import atomic_write_bytes, atomic_write_json
+from rlhf.policy.checkpoint import CheckpointError, read_state_dict, state_dict_bytes
 from rlhf.policy.config import PolicyConfig
 from rlhf.policy.dataset import AUX_OBJECT_OFFSETS, BCDataset
 from rlhf.policy.instruction_encoder import InstructionEncoder
@@ -128,21 +127,20 @@ def make_aux_head(features_dim: int, targets_dim: int) -> torch.nn.Module:
 
 
 def save_aux_head(head: torch.nn.Module, path: Path) -> None:
-    buf = io.BytesIO()
-    dims = {"features_dim": head[0].in_features, "targets_dim": head[-1].out_features}
-    torch.save({"dims": dims, "state_dict": {k: v.cpu() for k, v in head.state_dict().items()}}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, state_dict_bytes(head.state_dict()))
 
 
 def load_aux_head(path: str | os.PathLike) -> torch.nn.Module:
     """The auxiliary head `train_bc` saved; a clear error for a missing or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no auxiliary head at {path} (train_bc writes one when aux_weight > 0)")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        head = make_aux_head(**blob["dims"])
-        head.load_state_dict(blob["state_dict"])
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no auxiliary head at {path} (train_bc writes one when aux_weight > 0)") from None
-    except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        sd = read_state_dict(path)
+        # The widths follow from the weights: (hidden, features) and (targets, hidden).
+        head = make_aux_head(sd["0.weight"].shape[1], sd["2.weight"].shape[0])
+        head.load_state_dict(sd)
+    except (CheckpointError, KeyError, IndexError, RuntimeError) as exc:
         raise ValueError(f"{path} is not an auxiliary head saved by train_bc: {exc}") from exc
     return head.eval()
 
