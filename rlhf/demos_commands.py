@@ -6,7 +6,8 @@ import argparse
 
 TASK_CHOICES = ("reach", "push", "pick_place")
 STYLE_HELP = ("expert, slow, jerky, hesitant, fast_approach, noisy, slip (pick_place: the first grasp loses the cube, "
-              "then a regrasp) or mixed; comma-separated to cycle")
+              "then a regrasp), disturbed (the hand is pushed off its path near objects and corrects; BC skips "
+              "the pushed steps), recovery (slip and disturbed) or mixed; comma-separated to cycle")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -109,6 +109,10 @@ def run_episode(
     style = getattr(actor, "style", None)
     if style is not None and hasattr(style, "__dataclass_fields__"):
         extra["style"] = {k: (v if isinstance(v, str) else float(v)) for k, v in vars(style).items()}
+    unimitated = getattr(actor, "unimitated_steps", None)
+    if unimitated:
+        # Steps whose action is not the actor's choice (a demonstrator's disturbances): BC skips them.
+        extra["unimitated_steps"] = [int(i) for i in unimitated if i < len(rec)]
     return rec.build(
         episode_id=episode_id or f"{base.task.name}-s{info['seed']}-{uuid.uuid4().hex[:8]}",
         task=base.task.name,

@@ -17,6 +17,13 @@ env's commanded joint positions. The style shapes that profile:
                   an empty gripper and must reopen and grasp again: demonstrations of recovering from
                   a missed grasp, which a clean demonstrator never shows. Every action stays correct
                   for what the demonstrator sees (no deliberate bad grasp to imitate).
+- disturb         rate of DART-style disturbances (Laskey et al., 2017) near objects while the hand
+                  is empty: on average `disturb` times per second spent within the approach radius
+                  of an object with the gripper open, the hand is pushed 1.5-3 cm
+                  sideways or upwards over 2-3 steps, and the demonstrator then corrects from where it
+                  ends up. The pushed steps are listed in `unimitated_steps` (the trajectory's
+                  `extra["unimitated_steps"]`), and BC learns only from the corrections: states off
+                  the clean path with the right action there, which is where a cloned policy drifts.
 
 A failed grasp (cube not lifted) or a lost push sends the demonstrator back to re-approach, so
 expert demonstrations succeed reliably.
@@ -34,6 +41,9 @@ from sim import panda
 from sim.tasks import CUBE_HALF, PAD_HALF_HEIGHT, PICK_PLACE_AREA
 
 APPROACH_RADIUS = 0.10  # m: "near an object" for approach_speed (and the gold safety metric)
+DISTURB_LATERAL = (0.015, 0.03)  # m: how far a disturbance pushes the hand sideways ...
+DISTURB_UP = (0.0, 0.03)  # m: ... and upwards (never down: into the table or onto the cube)
+DISTURB_STEPS = (2, 3)  # control steps a disturbance lasts
 SETPOINT_LEAD_MAX = 0.05  # m: the Cartesian setpoint never runs further ahead of the real grasp point
 MIN_Z = 0.012  # m: the setpoint's lowest height above the table
 DOWN = np.pi  # roll that points the gripper at the table
@@ -59,6 +69,8 @@ class DemoStyle:
     """Std of Gaussian joint-delta noise, rad."""
     slip: float = 0.0
     """Probability that the first grasp loses the cube (pick-and-place; see the module docstring)."""
+    disturb: float = 0.0
+    """Disturbances per second of open-gripper motion near objects (see the module docstring)."""
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.speed <= 1.0:
@@ -74,6 +86,8 @@ class DemoStyle:
             raise ValueError(f"DemoStyle.noise must be in [0, 0.1] rad, got {self.noise}")
         if not 0.0 <= self.slip <= 1.0:
             raise ValueError(f"DemoStyle.slip must be in [0, 1], got {self.slip}")
+        if not 0.0 <= self.disturb <= 2.0:
+            raise ValueError(f"DemoStyle.disturb must be in [0, 2] per second, got {self.disturb}")
 
 
 STYLES: dict[str, DemoStyle] = {
@@ -84,6 +98,8 @@ STYLES: dict[str, DemoStyle] = {
     "fast_approach": DemoStyle("fast_approach", speed=0.4, approach_speed=0.4, accel=3.0),
     "noisy": DemoStyle("noisy", noise=0.006),
     "slip": DemoStyle("slip", slip=1.0),
+    "disturbed": DemoStyle("disturbed", disturb=1.0),
+    "recovery": DemoStyle("recovery", slip=1.0, disturb=1.0),  # both kinds of recovery demonstration
 }
 MIXED = "mixed"
 
@@ -130,6 +146,7 @@ class ScriptedDemonstrator:
     """Base actor: `reset(env)` then `action = actor(obs, info)`. Subclasses define phases and goals."""
 
     phases: tuple[Phase, ...] = ()
+    undisturbed_phases: tuple[str, ...] = ()  # open-gripper phases a disturbance would spoil
 
     def __init__(self, style: DemoStyle, seed: int | None = None) -> None:
         self.style = style
@@ -157,6 +174,9 @@ class ScriptedDemonstrator:
         # A hesitant demonstrator takes a moment before it starts moving.
         self.pause_left = int(round(8 * self.style.hesitation))
         self.retries = 0
+        self.unimitated_steps: list[int] = []  # steps whose action carries a disturbance
+        self.disturb_left = 0
+        self.disturb_step = np.zeros(3)
         self._on_reset()
 
     # Subclass hooks -----------------------------------------------------------
@@ -217,6 +237,7 @@ class ScriptedDemonstrator:
             dv *= max_dv / n
         self.velocity = self.velocity + dv
         self.setpoint = self.setpoint + self.velocity * dt
+        self._disturb(phase, ee, dt)
         # The setpoint leads the real grasp point by at most a few cm, and stays above the table.
         lead = self.setpoint - ee
         ln = np.linalg.norm(lead)
@@ -239,6 +260,28 @@ class ScriptedDemonstrator:
         return action
 
     # Helpers ---------------------------------------------------------------------
+    def _disturb(self, phase: Phase, ee: np.ndarray, dt: float) -> None:
+        """Push the setpoint off its path, as an outside disturbance would, and record the step.
+
+        The push moves the plan itself, so afterwards the demonstrator returns to its goal with its
+        own smooth profile from wherever the hand is: those are the corrections BC learns from.
+        The rng is drawn only when `disturb` > 0, so other styles' episodes are unchanged.
+        """
+        if self.style.disturb <= 0:
+            return
+        # Near objects is where a cloned policy's small errors matter (and where it drifts from the path).
+        can_start = self.disturb_left == 0 and phase.gripper > 0 and phase.name not in self.undisturbed_phases
+        if can_start and self._near_object(ee) and self.rng.random() < self.style.disturb * dt:
+            angle = self.rng.uniform(-np.pi, np.pi)
+            push = self.rng.uniform(*DISTURB_LATERAL) * np.array([np.cos(angle), np.sin(angle), 0.0])
+            push[2] = self.rng.uniform(*DISTURB_UP)
+            self.disturb_left = int(self.rng.integers(DISTURB_STEPS[0], DISTURB_STEPS[1] + 1))
+            self.disturb_step = push / self.disturb_left
+        if self.disturb_left > 0:
+            self.disturb_left -= 1
+            self.setpoint = self.setpoint + self.disturb_step
+            self.unimitated_steps.append(self.phase_steps)
+
     def _near_object(self, ee: np.ndarray) -> bool:
         """Within APPROACH_RADIUS of an object (not the one carried), plus the braking distance,
         so the grasp point is already slow when it enters the radius."""
@@ -363,6 +406,7 @@ class PickPlaceDemonstrator(ScriptedDemonstrator):
         Phase("open", gripper=1.0, tolerance=0.03, hold_steps=3),
         Phase("retreat", gripper=1.0, tolerance=0.01, hold_steps=1000),
     )
+    undisturbed_phases = ("open",)  # pushing the hand while the fingers release would drag the cube
 
     def _grasp_yaw_clear_of(self, object_yaw: float, obstacle_xy: np.ndarray, cube_xy: np.ndarray) -> float:
         """Of the two grasps (fingers along either pair of cube faces), the one whose hand, which is

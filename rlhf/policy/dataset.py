@@ -4,6 +4,11 @@ Frames stay uint8, in the trajectories' own arrays when they are already at the 
 (`load_demos(image_size=...)` resizes while reading), so building the dataset copies no frame and a
 minibatch is a gather plus a divide. The instruction of every step is an index into a small
 embedding table (one row per distinct instruction, from the frozen encoder's cache).
+
+Steps a trajectory lists in `extra["unimitated_steps"]` (a demonstrator's disturbances, see
+`sim.demonstrators`) are never imitated: they are not sampled, and a chunk reaching one is padded
+from there on, so the policy learns the corrections that follow a disturbance but not the
+disturbance.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ class BCDataset:
     """All steps of `trajectories`. N = total steps.
 
     frames(indices) -> (B, 3, S, S) uint8, states (N, 15), actions (N, 8), chunk_index (N, C) long (the next C
-    step indices, clamped to the episode's last step), chunk_pad (N, C) bool, instruction_index (N,),
+    step indices, clamped to the episode's last step), chunk_pad (N, C) bool (past the end, or an
+    unimitated step), anchors (M,) long (the steps `sample` draws from), instruction_index (N,),
     embeddings (U, E). aux_targets (N, K*3) or None: object positions relative to the grasp point,
     present when every demo records `ee_positions` and `object_positions` with the same K.
     """
@@ -48,7 +54,7 @@ class BCDataset:
         self.instructions = instructions
         self.embeddings = torch.from_numpy(encoder.encode(instructions))  # (U, E)
         lookup = {s: i for i, s in enumerate(instructions)}
-        states, actions, chunk_index, chunk_pad, instr, aux = [], [], [], [], [], []
+        states, actions, chunk_index, chunk_pad, instr, aux, anchors = [], [], [], [], [], [], []
         ks = {None if t.object_positions is None or t.ee_positions is None else t.object_positions.shape[1]
               for t in trajectories}  # fmt: skip
         with_aux = len(ks) == 1 and None not in ks
@@ -67,7 +73,16 @@ class BCDataset:
             states.append(state_from_trajectory(t))
             actions.append(t.actions.astype(np.float32))
             idx = np.arange(n)[:, None] + offsets[None, :]  # (n, C)
-            chunk_pad.append(idx >= n)
+            skip = np.zeros(n + chunk_size, dtype=bool)
+            skip[n:] = True
+            unimitated = np.asarray(t.extra.get("unimitated_steps", []), dtype=np.int64)
+            if unimitated.size and (unimitated.min() < 0 or unimitated.max() >= n):
+                raise ValueError(f"BCDataset: {t.episode_id}: unimitated_steps outside 0..{n - 1}")
+            skip[unimitated] = True
+            # A chunk ends at its first skipped step: what follows a disturbance corrects it, and is
+            # not predictable from the observation before it.
+            chunk_pad.append(np.logical_or.accumulate(skip[idx], axis=1))
+            anchors.append(np.flatnonzero(~skip[:n]) + offset)
             chunk_index.append(np.minimum(idx, n - 1) + offset)
             instr.append(np.full(n, lookup[t.instruction], dtype=np.int64))
             if with_aux:
@@ -80,6 +95,9 @@ class BCDataset:
         self.chunk_index = torch.from_numpy(np.concatenate(chunk_index))
         self.chunk_pad = torch.from_numpy(np.concatenate(chunk_pad))
         self.instruction_index = torch.from_numpy(np.concatenate(instr))
+        self.anchors = torch.from_numpy(np.concatenate(anchors))
+        if len(self.anchors) == 0:
+            raise ValueError("BCDataset: every step is unimitated; nothing to learn from")
         self.num_episodes = len(trajectories)
         self.aux_targets = torch.from_numpy(np.concatenate(aux)) if with_aux else None
 
@@ -110,5 +128,5 @@ class BCDataset:
         return batch
 
     def sample(self, batch_size: int, generator: torch.Generator, shift: int = 0) -> dict:
-        idx = torch.randint(0, len(self), (batch_size,), generator=generator)
+        idx = self.anchors[torch.randint(0, len(self.anchors), (batch_size,), generator=generator)]
         return self.batch(idx, shift, generator)

@@ -152,3 +152,22 @@ def test_minilm_embeddings_are_frozen_semantic_and_cached():
     assert e[0] @ e[1] > e[0] @ e[2] + 0.2  # paraphrases are closer than different tasks
     enc.encode("move the gripper to the blue ball")
     assert enc.encoder_calls == 1
+
+
+def test_dataset_never_imitates_unimitated_steps():
+    demos = synthetic_trajectories(2, steps=6, image_size=16)
+    for e, d in enumerate(demos):
+        d.actions[:, 0] = 10 * e + np.arange(len(d))  # tells the step a target came from
+    demos[0].extra["unimitated_steps"] = [3]
+    data = BCDataset(demos, 16, 4, InstructionEncoder(hashed_embed_fn()))
+    assert data.anchors.tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]
+    # A chunk that reaches a pushed step ends there, as at the episode's end.
+    assert data.chunk_pad[:3].tolist() == [[False, False, False, True], [False, False, True, True],
+                                           [False, True, True, True]]  # fmt: skip
+    assert data.chunk_pad[4].tolist() == [False, False, True, True]
+    drawn = data.sample(512, torch.Generator().manual_seed(0))
+    first = drawn[ACTION][:, 0, 0]
+    assert 3.0 not in first.tolist() and {0.0, 2.0, 4.0, 10.0} <= set(first.tolist())
+    demos[1].extra["unimitated_steps"] = [6]  # the episode has steps 0..5
+    with pytest.raises(ValueError, match="unimitated_steps outside"):
+        BCDataset(demos, 16, 3, InstructionEncoder(hashed_embed_fn()))

@@ -99,3 +99,23 @@ def test_slip_style_loses_the_first_grasp_then_recovers() -> None:
         assert s.object_positions[reopen, 0, 2] < 0.03
         assert np.linalg.norm(s.object_positions[reopen, 0] - s.ee_positions[reopen]) > 0.05
         assert len(s) > len(e)
+
+
+def test_disturbed_style_pushes_the_hand_near_the_cube_and_records_the_pushed_steps() -> None:
+    with pytest.raises(ValueError, match="disturb"):
+        DemoStyle(disturb=-0.1)
+    expert = _episodes("pick_place", "expert", seeds=(7, 8))
+    disturbed = _episodes("pick_place", "disturbed", seeds=(7, 8))
+    for e, d in zip(expert, disturbed, strict=True):
+        assert e.success and d.success
+        assert "unimitated_steps" not in e.extra  # styles without the knob record nothing
+        pushed = np.asarray(d.extra["unimitated_steps"])
+        assert len(pushed) >= 2 and np.all(np.diff(pushed) > 0) and pushed.max() < len(d)
+        # Disturbances happen with the gripper open and the hand within reach of an object.
+        assert np.all(d.actions[pushed, -1] > 0)
+        near = np.linalg.norm(d.object_positions[pushed] - d.ee_positions[pushed, None, :], axis=2).min(axis=1)
+        assert np.all(near < 0.2), near
+        # The pushes move the hand off the expert's path on the same layout, and it still succeeds.
+        first = pushed[0]
+        assert np.array_equal(d.actions[:first], e.actions[:first])
+        assert not np.allclose(d.actions[first], e.actions[first])
