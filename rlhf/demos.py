@@ -157,6 +157,56 @@ def load_manifest(directory: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+@dataclasses.dataclass(frozen=True)
+class DemoRecord:
+    """One episode of a demo folder as its manifest lists it: what choosing demos needs (success,
+    gold metrics), without reading the episode's frames. `rlhf.policy.bc.select_demos` takes these
+    as it takes trajectories."""
+
+    folder: Path
+    row: dict[str, Any]
+
+    @property
+    def success(self) -> bool | None:
+        return self.row.get("success")
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.row.get("metrics") or {}
+
+
+def demo_records(directory: str | os.PathLike, only_successful: bool = False, limit: int | None = None) -> list[DemoRecord]:
+    """The folder's manifest rows (the first `limit` of them, successful ones only if asked), in file order."""
+    manifest = load_manifest(directory)
+    rows = [r for r in manifest["episodes"] if not only_successful or r.get("success")][:limit]
+    return [DemoRecord(Path(directory), r) for r in rows]
+
+
+def read_demo_records(
+    records: Sequence[DemoRecord], image_size: int | None = None, progress: bool = False
+) -> list[Trajectory]:
+    """The trajectories of `records`, in order. `image_size` resizes each episode's frames as it is
+    read (area interpolation), so a large dataset is held at the training resolution, never all at
+    the camera's. Files are read by two threads (decompression and resizing release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    def read(rec: DemoRecord) -> Trajectory:
+        traj = Trajectory.load(rec.folder / rec.row["file"])
+        if image_size is not None and traj.images.shape[1:3] != (image_size, image_size):
+            from rlhf.policy.vision import resize_frames
+
+            traj = dataclasses.replace(traj, images=resize_frames(traj.images, image_size))
+        return traj
+
+    names = sorted({r.folder.name for r in records})
+    desc = f"load {names[0]}" if len(names) == 1 else f"load {len(names)} folders"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        it = pool.map(read, records)
+        return list(tqdm(it, total=len(records), desc=desc, unit="ep", disable=not progress))
+
+
 def load_demos(
     directory: str | os.PathLike,
     only_successful: bool = False,
@@ -164,26 +214,7 @@ def load_demos(
     progress: bool = False,
     limit: int | None = None,
 ) -> list[Trajectory]:
-    """All trajectories listed in the folder's manifest (the first `limit` of them), in file order.
-
-    `image_size` resizes each episode's frames as it is read (area interpolation), so a large
-    dataset is held at the training resolution, never all at the camera's. Files are read by two
-    threads (decompression and resizing release the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm import tqdm
-
-    manifest = load_manifest(directory)
-    rows = [r for r in manifest["episodes"] if not only_successful or r.get("success")][:limit]
-
-    def read(row: dict) -> Trajectory:
-        traj = Trajectory.load(Path(directory) / row["file"])
-        if image_size is not None and traj.images.shape[1:3] != (image_size, image_size):
-            from rlhf.policy.vision import resize_frames
-
-            traj = dataclasses.replace(traj, images=resize_frames(traj.images, image_size))
-        return traj
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        it = pool.map(read, rows)
-        return list(tqdm(it, total=len(rows), desc=f"load {Path(directory).name}", unit="ep", disable=not progress))
+    """All trajectories listed in the folder's manifest (the first `limit` of them), in file order;
+    `image_size` as in `read_demo_records`."""
+    records = demo_records(directory, only_successful=only_successful, limit=limit)
+    return read_demo_records(records, image_size=image_size, progress=progress)

@@ -242,10 +242,14 @@ def train_bc(
     instruction_encoder: InstructionEncoder | None = None,
     progress: bool = True,
     init_policy: VLAPolicy | None = None,
+    preselected_from: int | None = None,
 ) -> BCResult:
     """Train a policy on `trajectories`; write checkpoints and metrics under `out_dir`.
 
-    `init_policy` continues training that policy (its config and normalisation stats are kept;
+    `preselected_from`: the trajectories were already chosen by `select_demos` with this config's
+    `only_successful` and `keep_fraction`, from this many demos (from their manifests, before any
+    frame was read: `rlhf bc train` does this to hold only the frames it imitates); they are not
+    filtered again. `init_policy` continues training that policy (its config and normalisation stats are kept;
     `policy_config` is ignored), as DAgger does after each round of aggregated data."""
     cfg = config or BCConfig()
     pcfg = init_policy.config if init_policy is not None else (policy_config or PolicyConfig())
@@ -258,7 +262,10 @@ def train_bc(
     device = resolve_device(cfg.device)
 
     # 1-2. demos, stats, policy, data.
-    demos = select_demos(trajectories, cfg.only_successful, cfg.keep_fraction)
+    if preselected_from is None:
+        demos = select_demos(trajectories, cfg.only_successful, cfg.keep_fraction)
+    else:
+        demos = list(trajectories)
     if init_policy is not None:
         encoder = init_policy.instruction_encoder
         policy = init_policy.to(device)
@@ -271,7 +278,7 @@ def train_bc(
         {
             "bc": asdict(cfg),
             "policy": pcfg.to_dict(),
-            "demos_total": len(trajectories),
+            "demos_total": len(trajectories) if preselected_from is None else preselected_from,
             "demos_used": len(demos),
             "steps_in_data": len(data),
             "instructions": len(data.instructions),

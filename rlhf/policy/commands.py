@@ -141,6 +141,30 @@ def make_sim_config(task: str, sim_config: dict | None):
         raise ValueError(f"the recorded sim config no longer fits this sim's SimConfig ({e})") from e
 
 
+def _read_bc_demos(args: argparse.Namespace, image_size: int) -> tuple[list, int | None]:
+    """The demos `rlhf bc train` learns from, and how many they were chosen from (None: not chosen yet).
+
+    When every folder has a manifest, the demos are chosen from its success flags and gold metrics
+    first and only the chosen episodes are read: the frames BC would drop (failures, the worst by
+    quality) are never held. Otherwise every episode is read and `train_bc` chooses."""
+    t_load = time.perf_counter()
+    if all((Path(folder) / "manifest.json").is_file() for folder in args.demos):
+        from rlhf.demos import demo_records, read_demo_records
+        from rlhf.policy.bc import select_demos
+
+        records = [r for folder in args.demos for r in demo_records(folder)][: args.max_demos]
+        chosen = select_demos(records, not args.include_failures, args.keep_fraction) if records else []
+        demos = read_demo_records(chosen, image_size=image_size, progress=not args.no_progress)
+        print(f"bc: read the {len(demos)} demos BC imitates, of {len(records)}, in "
+              f"{time.perf_counter() - t_load:.0f} s", file=sys.stderr)  # fmt: skip
+        return demos, len(records)
+    demos = []
+    for folder in args.demos:
+        demos.extend(load_demo_folder(folder, image_size=image_size, progress=not args.no_progress))
+    print(f"bc: read {len(demos)} demos in {time.perf_counter() - t_load:.0f} s", file=sys.stderr)
+    return demos[: args.max_demos], None
+
+
 def _bc_train(args: argparse.Namespace) -> int:
     import torch
 
@@ -152,13 +176,11 @@ def _bc_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     # Frames are resized as they are read: the policy only ever sees its own input size.
     image_size = args.image_size or PolicyConfig.image_size
-    demos = []
-    t_load = time.perf_counter()
-    for folder in args.demos:
-        demos.extend(load_demo_folder(folder, image_size=image_size, progress=not args.no_progress))
-    print(f"bc: read {len(demos)} demos in {time.perf_counter() - t_load:.0f} s", file=sys.stderr)
-    if args.max_demos is not None:
-        demos = demos[: args.max_demos]
+    try:
+        demos, preselected_from = _read_bc_demos(args, image_size)
+    except (FileNotFoundError, ValueError) as e:  # TrajectoryError is a ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not demos:
         print(f"error: no demonstrations found in {args.demos}", file=sys.stderr)
         return 2
@@ -219,11 +241,13 @@ def _bc_train(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         dres = train_dagger(demos, args.out, task, dcfg, bc_cfg, pcfg, eval_fn=eval_fn,
-                            sim_config=make_sim_config(task, sim_config), progress=not args.no_progress)  # fmt: skip
+                            sim_config=make_sim_config(task, sim_config), progress=not args.no_progress,
+                            preselected=preselected_from is not None)  # fmt: skip
         print(json.dumps({"rounds": len(dres.rounds) - 1, "train_seconds": round(dres.seconds, 1),
                           "checkpoint": str(dres.checkpoint), **dres.final_metrics}, indent=2))  # fmt: skip
         return 0
-    result = train_bc(demos, args.out, bc_cfg, pcfg, eval_fn=eval_fn, progress=not args.no_progress)
+    result = train_bc(demos, args.out, bc_cfg, pcfg, eval_fn=eval_fn, progress=not args.no_progress,
+                      preselected_from=preselected_from)
     print(json.dumps({"steps": result.steps, "train_seconds": round(result.train_seconds, 1),
                       "checkpoint": str(result.checkpoint), **result.final_metrics}, indent=2))  # fmt: skip
     return 0

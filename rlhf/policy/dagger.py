@@ -175,13 +175,15 @@ def train_dagger(
     sim_config: Any = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    preselected: bool = False,
 ) -> DaggerResult:
     """Initial BC on `demos`, then `config.rounds` DAgger rounds; everything within one time budget.
 
     The demos are filtered once (`bc_config.only_successful`, `keep_fraction`); expert-relabelled
     rollouts are kept whole (their labels are the expert's, whatever the rollout did). Each round's
     training writes under out_dir/round_<r>; the final policy is out_dir/policy, and
-    out_dir/dagger_summary.json lists every round's figures."""
+    out_dir/dagger_summary.json lists every round's figures. `preselected`: `demos` were already
+    filtered that way (e.g. from their manifests, before reading any frame); don't filter again."""
     cfg = config or DaggerConfig()
     bc_cfg = bc_config or BCConfig()
     out = Path(out_dir)
@@ -191,7 +193,7 @@ def train_dagger(
     def left() -> float:
         return cfg.time_budget_s - (time.perf_counter() - start)
 
-    data = list(select_demos(demos, bc_cfg.only_successful, bc_cfg.keep_fraction))
+    data = list(demos) if preselected else list(select_demos(demos, bc_cfg.only_successful, bc_cfg.keep_fraction))
     # Later rounds see the (already filtered) demos plus every relabelled rollout, unfiltered.
     round_cfg = dataclasses.replace(bc_cfg, only_successful=False, keep_fraction=1.0)
     rng = np.random.default_rng(cfg.seed)

@@ -58,3 +58,37 @@ def test_demo_folders_with_different_cameras_are_refused(tmp_path):
     assert make_sim_config("pick_place", {"camera_eye": [1.0, 0.35, 0.9]}).task == "pick_place"
     with pytest.raises(ValueError, match="camera_eye"):
         demo_sim_config([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
+def test_bc_train_reads_only_the_demos_it_imitates(tmp_path, capsys):
+    """With manifests, the demos are chosen from their listed success and gold metrics before any
+    episode is read: a failed or low-quality episode's file is never opened (here it is garbage)."""
+    folder = tmp_path / "demos"
+    folder.mkdir()
+    rows = []
+    for i, t in enumerate(synthetic_trajectories(4, steps=6, image_size=32)):
+        name = f"episode_{i:05d}.npz"
+        success = i != 1
+        length = [5.0, 5.0, 5.0, 9.0][i]  # episode 3 is the slowest: the quality filter drops it
+        if i in (1, 3):
+            (folder / name).write_bytes(b"not an npz")
+        else:
+            t.save(folder / name)
+        metrics = {"episode_length_s": length, "mean_squared_jerk": 1.0}
+        rows.append({"file": name, "episode_id": t.episode_id, "success": success, "metrics": metrics})
+    (folder / "manifest.json").write_text(json.dumps({"task": "reach", "episodes": rows}))
+    out = tmp_path / "run"
+    rc = main(["bc", "train", "--demos", str(folder), "--out", str(out), "--task", "reach", "--steps", "2",
+               "--batch-size", "4", "--image-size", "32", "--keep-fraction", "0.67", "--eval-episodes", "0",
+               "--final-eval-episodes", "0", "--device", "cpu", "--threads", "1", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    config = json.loads((out / "bc_config.json").read_text())
+    assert (config["demos_total"], config["demos_used"]) == (4, 2)
+    assert config["bc"]["keep_fraction"] == 0.67
+    # Without the filter the garbage files are read: a clear error naming the file, no traceback.
+    rc = main(["bc", "train", "--demos", str(folder), "--out", str(tmp_path / "run2"), "--task", "reach",
+               "--steps", "1", "--image-size", "32", "--include-failures", "--final-eval-episodes", "0",
+               "--eval-episodes", "0", "--no-progress"])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "episode_0000" in err and "unreadable trajectory file" in err
