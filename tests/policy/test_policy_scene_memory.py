@@ -103,19 +103,3 @@ def test_scene_memory_checkpoint_round_trips(tmp_path):
     loaded = VLAPolicy.load(tmp_path / "ck", instruction_encoder=InstructionEncoder(hashed_embed_fn())).eval()
     assert loaded.config.scene_memory
     torch.testing.assert_close(loaded.features(batch), policy.features(batch), rtol=0, atol=0)
-
-
-def test_rl_rollout_batches_carry_the_episodes_first_frames():
-    policy = make_policy(scene_memory=True).eval()
-    obs = [make_obs(s) for s in range(3)]
-    vec = {k: np.stack([o[k] for o in obs]) for k in ("image", "joint_positions", "joint_velocities", "gripper")}
-    vec["instruction"] = [o["instruction"] for o in obs]
-    first = vec["image"][::-1].copy()
-    adapter = VLAAdapter(policy)
-    batch = adapter.batch_from_obs(vec, first)
-    assert np.array_equal(batch[OBS_SCENE_IMAGE], first)
-    one = policy.obs_to_batch(dict(obs[0]))  # a fresh episode: obs 0 is its own first frame
-    one[OBS_SCENE_IMAGE] = torch.from_numpy(first[:1]).permute(0, 3, 1, 2).float() / 255.0
-    torch.testing.assert_close(adapter.features(batch)[:1], policy.features(one), atol=1e-5, rtol=1e-5)
-    with pytest.raises(KeyError, match="first frame"):
-        adapter.features(adapter.batch_from_obs(vec))
