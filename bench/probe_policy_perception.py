@@ -37,8 +37,7 @@ NEAR_M = 0.10
 
 def features_and_targets(policy: VLAPolicy, demos: list, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The frozen backbone's features of every step, and the true object offsets (m)."""
-    data = BCDataset(demos, policy.config.image_size, policy.config.chunk_size, policy.instruction_encoder,
-                     scene_frames=policy.config.scene_memory)
+    data = BCDataset(demos, policy.config.image_size, policy.config.chunk_size, policy.instruction_encoder)
     if data.aux_targets is None:
         raise SystemExit("error: these demos lack ee_positions or object_positions, so there is nothing to compare")
     feats, targets = [], []

@@ -10,7 +10,6 @@ OBS_IMAGE = "observation.image"  # (B, 3, H, W) float in [0, 1], or (H, W, 3) ui
 OBS_STATE = "observation.state"  # (B, D) proprioception: joint positions, velocities, gripper
 OBS_INSTRUCTION = "observation.instruction"  # list[str] of length B, or one str
 OBS_INSTRUCTION_EMB = "observation.instruction_embedding"  # (B, E) cached sentence embedding
-OBS_SCENE_IMAGE = "observation.scene_image"  # like OBS_IMAGE: the episode's first frame (scene_memory policies)
 ACTION = "action"  # (B, A) joint-position deltas (7) + gripper command (1)
 ACTION_IS_PAD = "action_is_pad"  # (B, chunk) bool: chunk steps past the episode's end (masked in losses)
 

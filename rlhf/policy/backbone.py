@@ -43,27 +43,12 @@ class Backbone(nn.Module):
         self.transformer = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.out_dim = d
-        self.scene_memory = config.scene_memory
-        if config.scene_memory:
-            self.scene_proj = nn.Linear(self.image_encoder.keypoint_proj.in_features, d)
-            self.scene_type = nn.Parameter(torch.randn(1, d) * 0.02)
 
-    def forward(
-        self, images: torch.Tensor, state: torch.Tensor, instruction_emb: torch.Tensor,
-        scene: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """`scene` (B, 3, S, S): the episodes' first frames, required with `scene_memory`."""
+    def forward(self, images: torch.Tensor, state: torch.Tensor, instruction_emb: torch.Tensor) -> torch.Tensor:
         b = images.shape[0]
         ins = self.instruction_proj(instruction_emb)  # (B, d)
         img = self.image_encoder(images, ins) + self.type_emb[0]  # (B, N_img, d), FiLM-conditioned
-        parts = [self.readout.expand(b, -1, -1), ins.unsqueeze(1) + self.type_emb[1],
-                 self.state_proj(state).unsqueeze(1) + self.type_emb[2], img]  # fmt: skip
-        if self.scene_memory:
-            if scene is None:
-                raise ValueError("this policy has scene_memory: the batch needs the episodes' first frames")
-            # The CNN is trained through the current frame; reading the first frame without gradients
-            # costs one forward pass (about a tenth of a training step) instead of a second backward.
-            with torch.no_grad():
-                _, keypoints = self.image_encoder.feature_maps(scene, ins)
-            parts.append((self.scene_proj(keypoints) + self.scene_type).unsqueeze(1))
-        return self.norm(self.transformer(torch.cat(parts, dim=1))[:, 0])
+        ins = ins.unsqueeze(1) + self.type_emb[1]  # (B, 1, d)
+        st = self.state_proj(state).unsqueeze(1) + self.type_emb[2]  # (B, 1, d)
+        tokens = torch.cat([self.readout.expand(b, -1, -1), ins, st, img], dim=1)
+        return self.norm(self.transformer(tokens)[:, 0])

@@ -272,7 +272,7 @@ def train_bc(
     else:
         encoder = instruction_encoder or InstructionEncoder(dim=pcfg.instruction_dim, package=pcfg.instruction_encoder)
         policy = VLAPolicy(pcfg, Normalizer.from_trajectories(demos, encoder), encoder).to(device)
-    data = BCDataset(demos, pcfg.image_size, pcfg.chunk_size, encoder, scene_frames=pcfg.scene_memory)
+    data = BCDataset(demos, pcfg.image_size, pcfg.chunk_size, encoder)
     atomic_write_json(
         out / "bc_config.json",
         {

@@ -80,8 +80,6 @@ def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
                    help="give the policy the grasp point computed from its joint positions (forward kinematics)")
     p.add_argument("--multiscale-keypoints", action="store_true",
                    help="read spatial-softmax keypoints from every conv block's map, not only the last, coarse one")
-    p.add_argument("--scene-memory", action="store_true",
-                   help="also read the episode's first frame (the scene before the arm came near it)")
     p.add_argument("--image-shift", type=int, default=None,
                    help="random-shift augmentation, pixels (0: off; a fixed camera needs little)")
     p.add_argument("--stem-stride", type=int, default=None, help="stride of the CNN's first layer")
@@ -218,7 +216,7 @@ def _bc_train(args: argparse.Namespace) -> int:
     # The policy remembers the sim config of its demos, so evaluation sees the same camera.
     pcfg = PolicyConfig(**shape, use_joint_velocities=not args.no_velocities,
                         use_gripper_reading=not args.no_gripper_reading, ee_features=args.ee_features,
-                        multiscale_keypoints=args.multiscale_keypoints, scene_memory=args.scene_memory, extra={"task": task, "sim_config": sim_config})  # fmt: skip
+                        multiscale_keypoints=args.multiscale_keypoints, extra={"task": task, "sim_config": sim_config})  # fmt: skip
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 
     def eval_fn(policy, final: bool) -> dict[str, float]:

@@ -67,12 +67,6 @@ class PolicyConfig:
     otherwise have to learn. It lifted a privileged-state MLP on pick-and-place from 42 % to 74 %,
     but not the pixel policy (8 % against 16 % over 50 episodes, bench/results/policy.md), so it is
     off by default."""
-    scene_memory: bool = False
-    """True adds one token to the backbone: the spatial-softmax keypoints of the episode's *first*
-    frame (OBS_SCENE_IMAGE; `select_action` keeps the first observation after `reset()`), read by
-    the same CNN without gradients. The first frame shows the scene before the arm came near
-    anything, so the cube's position is there unoccluded; at the close the hand covers it, and the
-    policy's perceived lateral offset is off by 2-4 cm in its failures (bench/results/policy.md)."""
     chunk_size: int = 4
     """Actions predicted per observation (the current one and the next chunk_size - 1)."""
     n_action_steps: int = 1

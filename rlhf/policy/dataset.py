@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rlhf.constants import ACTION, ACTION_IS_PAD, OBS_IMAGE, OBS_INSTRUCTION_EMB, OBS_SCENE_IMAGE, OBS_STATE
+from rlhf.constants import ACTION, ACTION_IS_PAD, OBS_IMAGE, OBS_INSTRUCTION_EMB, OBS_STATE
 from rlhf.policy.instruction_encoder import InstructionEncoder
 from rlhf.policy.normalizer import state_from_trajectory
 from rlhf.policy.vision import random_shift, resize_frames
@@ -44,9 +44,7 @@ class BCDataset:
         image_size: int,
         chunk_size: int,
         encoder: InstructionEncoder,
-        scene_frames: bool = False,
     ) -> None:
-        """`scene_frames`: batches also hold each step's episode's first frame (OBS_SCENE_IMAGE)."""
         if not trajectories:
             raise ValueError("BCDataset needs at least one trajectory")
         empty = [t.episode_id for t in trajectories if len(t) == 0]
@@ -100,7 +98,6 @@ class BCDataset:
         self.anchors = torch.from_numpy(np.concatenate(anchors))
         if len(self.anchors) == 0:
             raise ValueError("BCDataset: every step is unimitated; nothing to learn from")
-        self.scene_frames = scene_frames
         self.num_episodes = len(trajectories)
         self.aux_targets = torch.from_numpy(np.concatenate(aux)) if with_aux else None
 
@@ -117,11 +114,6 @@ class BCDataset:
     def batch(self, indices: torch.Tensor, shift: int = 0, generator: torch.Generator | None = None) -> dict:
         """Batch dict for step `indices` (B,): images (B, 3, S, S) in [0, 1], ACTION (B, C, 8)."""
         images = self.frames(indices).float().div_(255.0)
-        scene = None
-        if self.scene_frames:
-            idx = indices.numpy()
-            first = np.stack([self._frames[e][0] for e in self._episode_of[idx]])
-            scene = torch.from_numpy(np.ascontiguousarray(first.transpose(0, 3, 1, 2))).float().div_(255.0)
         if shift > 0:
             images = random_shift(images, shift, generator)
         batch = {
@@ -131,8 +123,6 @@ class BCDataset:
             ACTION: self.actions[self.chunk_index[indices]],
             ACTION_IS_PAD: self.chunk_pad[indices],
         }
-        if scene is not None:
-            batch[OBS_SCENE_IMAGE] = scene
         if self.aux_targets is not None:
             batch[AUX_OBJECT_OFFSETS] = self.aux_targets[indices]
         return batch

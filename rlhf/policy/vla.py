@@ -5,7 +5,7 @@ Contract (STYLE.md, LeRobot's PreTrainedPolicy):
 | call                          | input                                   | output                                  |
 |-------------------------------|-----------------------------------------|-----------------------------------------|
 | `select_action(obs)`          | one raw env obs: "image" (H, W, 3) uint8, "joint_positions" (7,), "joint_velocities" (7,), "gripper" (1,), "instruction" str | (8,) float32 action, raw units |
-| `reset()`                     |                                         | clears the action-chunk queue (and, with `scene_memory`, the kept first frame) |
+| `reset()`                     |                                         | clears the action-chunk queue           |
 | `forward(batch)`              | batch dict (rlhf.constants keys)        | (loss scalar, metrics dict of floats)   |
 | `features(batch)`             | batch dict                              | (B, d_model) backbone features          |
 | `distribution(batch)`         | batch dict                              | torch Normal over the current action, (B, 8), raw units |
@@ -14,8 +14,7 @@ Contract (STYLE.md, LeRobot's PreTrainedPolicy):
 
 Batch keys: OBS_IMAGE (B, 3, H, W) float in [0, 1] (or (B, H, W, 3) uint8; resized if H, W differ
 from config.image_size), OBS_STATE (B, 15) raw proprioception, OBS_INSTRUCTION list[str] *or*
-OBS_INSTRUCTION_EMB (B, 384), ACTION (B, 8) or (B, chunk, 8) raw, ACTION_IS_PAD (B, chunk) bool;
-with `config.scene_memory`, OBS_SCENE_IMAGE: each row's episode's first frame, laid out as OBS_IMAGE.
+OBS_INSTRUCTION_EMB (B, 384), ACTION (B, 8) or (B, chunk, 8) raw, ACTION_IS_PAD (B, chunk) bool.
 
 The Gaussian: mean from the head, standard deviation exp(log_std) in normalised units times the
 action std of the normaliser. log_std is state-independent by default (one learned vector;
@@ -47,7 +46,6 @@ from rlhf.constants import (
     OBS_IMAGE,
     OBS_INSTRUCTION,
     OBS_INSTRUCTION_EMB,
-    OBS_SCENE_IMAGE,
     OBS_STATE,
 )
 from rlhf.policy import checkpoint as ckpt
@@ -85,7 +83,6 @@ class VLAPolicy(nn.Module):
         self._queue: deque[np.ndarray] = deque()
         self._chunks: deque[np.ndarray] = deque(maxlen=self.config.chunk_size)
         self._emb_tensors: dict[tuple[str, str], torch.Tensor] = {}
-        self._scene: torch.Tensor | None = None  # the episode's first frame (scene_memory), set by obs_to_batch
 
     def _check_normalizer(self, n: Normalizer) -> None:
         c = self.config
@@ -170,23 +167,9 @@ class VLAPolicy(nn.Module):
         return images, state, emb
 
     # ------------------------------------------------------------------ network
-    def scene_images(self, batch: Mapping[str, Any], b: int) -> torch.Tensor:
-        """(B, 3, S, S) first frames of the rows' episodes, for a `scene_memory` policy."""
-        if OBS_SCENE_IMAGE not in batch:
-            raise KeyError(
-                f"this policy has scene_memory: the batch needs {OBS_SCENE_IMAGE!r} (each row's episode's "
-                f"first frame); has {sorted(batch)}"
-            )
-        scene = self._images(batch[OBS_SCENE_IMAGE])
-        if scene.shape[0] != b:
-            raise ValueError(f"{OBS_SCENE_IMAGE} has {scene.shape[0]} frames for a batch of {b}")
-        return scene
-
     def features(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """(B, d_model) backbone output."""
-        images, state, emb = self.prepare(batch)
-        scene = self.scene_images(batch, images.shape[0]) if self.config.scene_memory else None
-        return self.backbone(images, state, emb, scene=scene)
+        return self.backbone(*self.prepare(batch))
 
     def head_outputs(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean (B, chunk, A), log_std (B, A)), normalised units."""
@@ -252,27 +235,20 @@ class VLAPolicy(nn.Module):
 
     # ------------------------------------------------------------------ acting
     def reset(self) -> None:
-        """Forget queued actions, ensembled chunks and the kept first frame (call at each episode start)."""
+        """Forget queued actions and ensembled chunks (call at each episode start)."""
         self._queue.clear()
         self._chunks.clear()
-        self._scene = None
 
     def obs_to_batch(self, obs: Mapping[str, Any]) -> dict[str, Any]:
-        """One raw env observation -> a batch of one (image resized here, once). A `scene_memory`
-        policy keeps the first image after `reset()` as the episode's scene."""
+        """One raw env observation -> a batch of one (image resized here, once)."""
         if "image" not in obs or "instruction" not in obs:
             raise KeyError(f"observation needs 'image' and 'instruction'; has {sorted(obs)}")
         image = frames_to_tensor(resize_frames(np.asarray(obs["image"]), self.config.image_size))
-        batch = {
+        return {
             OBS_IMAGE: image,
             OBS_STATE: torch.from_numpy(state_from_obs(obs)).unsqueeze(0),
             OBS_INSTRUCTION_EMB: self.instruction_embedding(str(obs["instruction"])).unsqueeze(0),
         }
-        if self.config.scene_memory:
-            if self._scene is None:
-                self._scene = image
-            batch[OBS_SCENE_IMAGE] = self._scene
-        return batch
 
     @torch.inference_mode()
     def predict_chunk(self, obs: Mapping[str, Any], deterministic: bool | None = None) -> np.ndarray:

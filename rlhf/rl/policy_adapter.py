@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from rlhf.constants import OBS_IMAGE, OBS_INSTRUCTION, OBS_INSTRUCTION_EMB, OBS_SCENE_IMAGE, OBS_STATE
+from rlhf.constants import OBS_IMAGE, OBS_INSTRUCTION, OBS_INSTRUCTION_EMB, OBS_STATE
 from rlhf.trajectory import Trajectory
 
 
@@ -29,9 +29,8 @@ class RLPolicy(Protocol):
     feature_dim: int
     """F."""
 
-    def batch_from_obs(self, obs: Mapping[str, Any], scene_images: np.ndarray | None = None) -> dict[str, Any]:
-        """Vectorised env observation (leading dim N per key; "instruction" a sequence of N str) -> batch.
-        `scene_images` (N, H, W, 3): each env's first frame of its episode (policies that use it)."""
+    def batch_from_obs(self, obs: Mapping[str, Any]) -> dict[str, Any]:
+        """Vectorised env observation (leading dim N per key; "instruction" a sequence of N str) -> batch."""
         ...
 
     def batch_from_trajectory(self, traj: Trajectory, start: int, stop: int) -> dict[str, Any]:
@@ -65,7 +64,7 @@ class VLAAdapter:
         self.policy = policy
         self.feature_dim = int(policy.backbone.out_dim)
 
-    def batch_from_obs(self, obs: Mapping[str, Any], scene_images: np.ndarray | None = None) -> dict[str, Any]:
+    def batch_from_obs(self, obs: Mapping[str, Any]) -> dict[str, Any]:
         from rlhf.policy.normalizer import state_from_obs
 
         images = np.asarray(obs["image"])
@@ -76,23 +75,17 @@ class VLAAdapter:
         ])
         instructions = obs["instruction"]
         instructions = [instructions] * n if isinstance(instructions, str) else [str(s) for s in instructions]
-        batch = {OBS_IMAGE: images, OBS_STATE: state, OBS_INSTRUCTION: instructions}
-        if scene_images is not None:
-            batch[OBS_SCENE_IMAGE] = np.asarray(scene_images)
-        return batch
+        return {OBS_IMAGE: images, OBS_STATE: state, OBS_INSTRUCTION: instructions}
 
     def batch_from_trajectory(self, traj: Trajectory, start: int, stop: int) -> dict[str, Any]:
         from rlhf.policy.normalizer import state_from_trajectory
 
         emb = self.policy._embedding(traj.instruction).unsqueeze(0).expand(stop - start, -1)
-        batch = {
+        return {
             OBS_IMAGE: traj.images[start:stop],
             OBS_STATE: state_from_trajectory(traj)[start:stop],
             OBS_INSTRUCTION_EMB: emb,
         }
-        if self.policy.config.scene_memory:
-            batch[OBS_SCENE_IMAGE] = np.repeat(traj.images[:1], stop - start, axis=0)
-        return batch
 
     def features(self, batch: Mapping[str, Any]) -> torch.Tensor:
         return self.policy.features(batch)

@@ -142,8 +142,6 @@ class VectorRolloutCollector:
         t0 = time.perf_counter()
         obs, info = self.envs.reset(seed=all_seeds)
         obs = _with_instructions(obs, info)
-        # Every env starts its episode here, so these are the episodes' first frames (scene memory).
-        scene_images = np.array(obs["image"], copy=True)
         self.step_time += time.perf_counter() - t0
         builders = [_Builder(seed=s) for s in seeds]
         head = self.policy.policy.action_head
@@ -152,7 +150,7 @@ class VectorRolloutCollector:
         steps = 0
         try:
             while True:
-                feats = self.policy.features(self.policy.batch_from_obs(obs, scene_images))
+                feats = self.policy.features(self.policy.batch_from_obs(obs))
                 feats_np = feats.float().cpu().numpy()
                 for i, b in enumerate(builders):
                     if b.done and b.last_features is None:

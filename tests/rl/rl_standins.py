@@ -124,7 +124,7 @@ class TinyRLPolicy:
             opt.step()
         self.policy.zero_grad(set_to_none=True)
 
-    def batch_from_obs(self, obs, scene_images=None):
+    def batch_from_obs(self, obs):
         return {"q": torch.as_tensor(np.asarray(obs["joint_positions"]), dtype=torch.float32)}
 
     def batch_from_trajectory(self, traj, start, stop):
