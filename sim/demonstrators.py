@@ -169,7 +169,7 @@ class ScriptedDemonstrator:
         self.velocity = np.zeros(3)
         self.yaw = self._current_yaw()
         self.phase_index = 0
-        self.phase_steps = 0
+        self.steps = 0  # actions returned since reset: the index of the current step
         self.settled_steps = 0
         # A hesitant demonstrator takes a moment before it starts moving.
         self.pause_left = int(round(8 * self.style.hesitation))
@@ -256,7 +256,7 @@ class ScriptedDemonstrator:
         action = np.empty(8, dtype=np.float32)
         action[:7] = np.clip(delta, -mjd, mjd)
         action[7] = phase.gripper
-        self.phase_steps += 1
+        self.steps += 1
         return action
 
     # Helpers ---------------------------------------------------------------------
@@ -280,7 +280,7 @@ class ScriptedDemonstrator:
         if self.disturb_left > 0:
             self.disturb_left -= 1
             self.setpoint = self.setpoint + self.disturb_step
-            self.unimitated_steps.append(self.phase_steps)
+            self.unimitated_steps.append(self.steps)
 
     def _near_object(self, ee: np.ndarray) -> bool:
         """Within APPROACH_RADIUS of an object (not the one carried), plus the braking distance,
