@@ -28,11 +28,14 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--image-size", type=int, default=96, help="camera frame size fed to select_action")
+    ap.add_argument("--wrist-camera", action="store_true",
+                    help="a fresh policy with a wrist camera (64 px frames); a checkpoint brings its own setting")
     ap.add_argument("--hashed-encoder", action="store_true",
                     help="use a hashed stand-in instead of MiniLM (skips the encoder timing)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
+    from rlhf.policy.config import PolicyConfig
     from rlhf.policy.instruction_encoder import InstructionEncoder, hashed_embed_fn
     from rlhf.policy.vla import VLAPolicy
 
@@ -47,7 +50,7 @@ def main() -> None:
     if args.checkpoint:
         policy = VLAPolicy.load(args.checkpoint, instruction_encoder=encoder)
     else:
-        policy = VLAPolicy(instruction_encoder=encoder)
+        policy = VLAPolicy(PolicyConfig(wrist_camera=args.wrist_camera), instruction_encoder=encoder)
     policy.eval()
     rng = np.random.default_rng(0)
     obs = {
@@ -57,12 +60,15 @@ def main() -> None:
         "gripper": np.array([0.04], np.float32),
         "instruction": instruction,
     }
+    if policy.config.wrist_camera:
+        size = policy.config.wrist_image_size
+        obs["wrist_image"] = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
     batch = policy.obs_to_batch(obs)
-    images, state, emb = policy.prepare(batch)
+    inputs = policy.prepare(batch)  # images, state, instruction (+ wrist images)
 
     def bare() -> None:
         with torch.inference_mode():
-            policy.action_head(policy.backbone(images, state, emb))
+            policy.action_head(policy.backbone(*inputs))
 
     def full() -> None:
         policy.reset()  # force a network call every time (no queued actions)
@@ -83,7 +89,7 @@ def main() -> None:
         c_full.append((time.thread_time() - c0) * 1e3)
     n_params = sum(p.numel() for p in policy.parameters())
     print(f"policy: {n_params / 1e3:.0f}k trainable params, image {policy.config.image_size}px, "
-          f"camera {args.image_size}px, chunk {policy.config.chunk_size}, torch threads {torch.get_num_threads()}")
+          f"camera {args.image_size}px, wrist camera {policy.config.wrist_camera}, chunk {policy.config.chunk_size}, torch threads {torch.get_num_threads()}")
     print(f"instruction encoder: first call {first_encode_s:.2f} s (load + encode), new instruction "
           f"{second_encode_ms:.1f} ms, cached: 0 model calls per step")
     # Wall time is what a control loop sees; thread CPU time is robust to other processes

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 # Batch / observation keys (policy, reward model, datasets).
 OBS_IMAGE = "observation.image"  # (B, 3, H, W) float in [0, 1], or (H, W, 3) uint8 for one raw obs
+OBS_WRIST_IMAGE = "observation.images.wrist"  # like OBS_IMAGE, from the camera on the hand (optional)
 OBS_STATE = "observation.state"  # (B, D) proprioception: joint positions, velocities, gripper
 OBS_INSTRUCTION = "observation.instruction"  # list[str] of length B, or one str
 OBS_INSTRUCTION_EMB = "observation.instruction_embedding"  # (B, E) cached sentence embedding
@@ -23,6 +24,8 @@ ACTION_DIM = NUM_ARM_JOINTS + 1  # 7 joint deltas + 1 gripper command
 TOPIC_JOINT_STATES = "/joint_states"
 TOPIC_IMAGE = "/camera/color/image_raw"
 TOPIC_CAMERA_INFO = "/camera/color/camera_info"
+TOPIC_WRIST_IMAGE = "/wrist_camera/color/image_raw"
+TOPIC_WRIST_CAMERA_INFO = "/wrist_camera/color/camera_info"
 TOPIC_FORWARD_COMMANDS = "/forward_position_controller/commands"
 TOPIC_TRAJECTORY_COMMANDS = "/arm_controller/joint_trajectory"
 TOPIC_INSTRUCTION = "/task/instruction"

@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of episode 0 (episode i uses seed + i)")
     p.add_argument("--image-size", type=int, default=None, help="camera image size (default: SimConfig's)")
     p.add_argument("--randomize", action="store_true", help="turn domain randomisation on")
+    p.add_argument("--wrist-camera", action="store_true",
+                   help="also record the camera on the hand (Trajectory.wrist_images; policies with wrist_camera need it)")
+    p.add_argument("--wrist-image-size", type=int, default=None, help="wrist camera image size (default: SimConfig's)")
     p.set_defaults(func=run)
 
 
@@ -30,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     kw = {"task": args.task, "randomization": RandomizationConfig(enabled=args.randomize)}
     if args.image_size is not None:
         kw["image_size"] = args.image_size
+    if args.wrist_camera:
+        kw["wrist_camera"] = True
+    if args.wrist_image_size is not None:
+        kw["wrist_image_size"] = args.wrist_image_size
     styles = [s.strip() for s in args.style.split(",") if s.strip()]
     manifest = generate_demos(
         args.task, args.episodes, styles, args.out, seed=args.seed, workers=args.workers, config=SimConfig(**kw)

@@ -28,10 +28,13 @@ class _Recorder:
         self.ee: list[np.ndarray] = []
         self.objects: list[np.ndarray] = []
         self.forces: list[float] = []
+        self.wrist_images: list[np.ndarray] = []
         self.success_time: float | None = None
 
     def add(self, obs: dict, info: dict, action: np.ndarray, force_after: float) -> None:
         self.images.append(np.asarray(obs["image"], dtype=np.uint8))
+        if "wrist_image" in obs:
+            self.wrist_images.append(np.asarray(obs["wrist_image"], dtype=np.uint8))
         self.joint_positions.append(np.asarray(obs["joint_positions"], dtype=np.float32))
         self.joint_velocities.append(np.asarray(obs["joint_velocities"], dtype=np.float32))
         self.gripper.append(float(np.asarray(obs["gripper"]).reshape(-1)[0]))
@@ -66,6 +69,7 @@ class _Recorder:
             ee_positions=np.stack(self.ee) if n else np.zeros((0, 3), np.float32),
             object_positions=np.stack(self.objects) if n else np.zeros((0, 1, 3), np.float32),
             contact_forces=np.asarray(self.forces, dtype=np.float32),
+            wrist_images=np.stack(self.wrist_images) if n and len(self.wrist_images) == n else None,
             source="sim",
             policy_version=policy_version,
             seed=seed,

@@ -16,6 +16,7 @@ Shapes (T = number of control steps):
 | ee_positions       | (T, 3) or None | float32 | end-effector position in the base frame, m         |
 | object_positions   | (T, K, 3) or None | float32 | task objects' positions, m (sim only)          |
 | contact_forces     | (T,) or None   | float32 | largest contact normal force on the arm, N (sim only) |
+| wrist_images       | (T, h, w, 3) or None | uint8 | RGB frame of the camera on the hand, where there is one |
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ _ARRAY_FIELDS = (
     "ee_positions",
     "object_positions",
     "contact_forces",
+    "wrist_images",
 )
-_OPTIONAL_ARRAYS = ("ee_positions", "object_positions", "contact_forces")
+_OPTIONAL_ARRAYS = ("ee_positions", "object_positions", "contact_forces", "wrist_images")
 FORMAT_VERSION = 1
 
 
@@ -68,6 +70,7 @@ class Trajectory:
     ee_positions: np.ndarray | None = None
     object_positions: np.ndarray | None = None
     contact_forces: np.ndarray | None = None
+    wrist_images: np.ndarray | None = None
     joint_names: tuple[str, ...] = ARM_JOINT_NAMES
     source: str = "sim"  # "sim" or "robot"
     policy_version: str = ""  # e.g. "scripted:expert", "bc:3f2a", "ppo:iter12"
@@ -103,6 +106,7 @@ class Trajectory:
             "ee_positions": (n, 3),
             "object_positions": (n, None, 3),
             "contact_forces": (n,),
+            "wrist_images": (n, None, None, 3),
         }
         for name, shape in expect.items():
             arr = getattr(self, name)
@@ -117,8 +121,10 @@ class Trajectory:
                     f"episode {self.episode_id!r}: {name} has shape {arr.shape}, expected "
                     f"{tuple('*' if s is None else s for s in shape)}"
                 )
-        if self.images.dtype != np.uint8:
-            raise TrajectoryError(f"episode {self.episode_id!r}: images must be uint8, got {self.images.dtype}")
+        for name in ("images", "wrist_images"):
+            arr = getattr(self, name)
+            if arr is not None and arr.dtype != np.uint8:
+                raise TrajectoryError(f"episode {self.episode_id!r}: {name} must be uint8, got {arr.dtype}")
         if n > 1 and np.any(np.diff(t) < 0):
             raise TrajectoryError(f"episode {self.episode_id!r}: timestamps go backwards")
         for name in ("timestamps", "joint_positions", "joint_velocities", "gripper", "actions"):

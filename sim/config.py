@@ -89,6 +89,14 @@ class SimConfig:
     """Point the scene camera looks at, m."""
     camera_fov_deg: float = 50.0
     """Vertical field of view, degrees."""
+    wrist_camera: bool = False
+    """Also render a camera on the hand ("wrist_image" observation), looking past the fingertips as a
+    hand-mounted camera on a real Panda does. It sees the object between the fingers where the scene
+    camera sees the back of the hand. Off by default: it costs ~1.7 ms per step at 64 px."""
+    wrist_image_size: int = 64
+    """Wrist camera image height and width, pixels (square)."""
+    wrist_camera_fov_deg: float = 70.0
+    """Vertical field of view of the wrist camera, degrees."""
     lowpoly_visuals: bool = True
     """Draw the Panda with its low-poly collision meshes (~40x fewer triangles than the visual meshes)."""
     cache_static_background: bool = True
@@ -118,6 +126,10 @@ class SimConfig:
             raise ValueError(f"SimConfig.time_limit_s must be > 0 or None, got {self.time_limit_s}")
         if not 10.0 <= self.camera_fov_deg <= 120.0:
             raise ValueError(f"SimConfig.camera_fov_deg must be in [10, 120], got {self.camera_fov_deg}")
+        if not 16 <= self.wrist_image_size <= 512:
+            raise ValueError(f"SimConfig.wrist_image_size must be in [16, 512], got {self.wrist_image_size}")
+        if not 10.0 <= self.wrist_camera_fov_deg <= 120.0:
+            raise ValueError(f"SimConfig.wrist_camera_fov_deg must be in [10, 120], got {self.wrist_camera_fov_deg}")
 
     @property
     def substeps(self) -> int:

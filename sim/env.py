@@ -2,6 +2,7 @@
 
 Observation (Dict):
     image             (H, W, 3) uint8   RGB from the fixed scene camera (tiny renderer)
+    wrist_image       (h, w, 3) uint8   RGB from the camera on the hand (only with SimConfig.wrist_camera)
     joint_positions   (7,) float32      rad
     joint_velocities  (7,) float32      rad/s, clipped to ±10
     gripper           (1,) float32      opening (sum of both fingers), m, in [0, 0.08]
@@ -49,6 +50,14 @@ TABLE_CENTRE = (0.35, 0.0, -0.025)
 TABLE_RGB = (0.62, 0.52, 0.40)
 HOME_JITTER_RAD = 0.03
 MAX_OBS_JOINT_VELOCITY = 10.0  # rad/s; the Panda's limit is 2.6, only impacts exceed it
+# The wrist camera's mount in the hand frame (z from the flange towards the fingertips, y the fingers'
+# opening direction): 7 cm off the axis beside the fingers, aimed at a point 5.5 cm beyond the grasp
+# point, image "up" away from the fingers. The fingertips sit at the bottom of the image and the
+# object between them in the middle, as with a camera clamped to a real Panda's hand.
+WRIST_CAMERA_EYE = (0.07, 0.0, 0.0)
+WRIST_CAMERA_TARGET = (0.0, 0.0, 0.16)
+WRIST_CAMERA_UP = (1.0, 0.0, 0.0)
+WRIST_CAMERA_NEAR_FAR = (0.01, 2.0)
 
 
 class PandaEnv(gym.Env):
@@ -75,9 +84,15 @@ class PandaEnv(gym.Env):
 
         s = config.image_size
         mjd = config.max_joint_delta
+        wrist = (
+            {"wrist_image": spaces.Box(0, 255, (config.wrist_image_size, config.wrist_image_size, 3), np.uint8)}
+            if config.wrist_camera
+            else {}
+        )
         self.observation_space = spaces.Dict(
             {
                 "image": spaces.Box(0, 255, (s, s, 3), np.uint8),
+                **wrist,
                 "joint_positions": spaces.Box(
                     panda.JOINT_LOWER.astype(np.float32), panda.JOINT_UPPER.astype(np.float32), dtype=np.float32
                 ),
@@ -97,6 +112,7 @@ class PandaEnv(gym.Env):
         self.episode_seed: int | None = None
         self.commanded_joint_positions = panda.HOME_POSE.copy()
         self._image = np.zeros((s, s, 3), np.uint8)
+        self._wrist_image = np.zeros((config.wrist_image_size, config.wrist_image_size, 3), np.uint8)
         self._steps = 0
         self._succeeded = False
 
@@ -388,6 +404,17 @@ class PandaEnv(gym.Env):
             fov += float(rng.uniform(-rand.fov_jitter_deg, rand.fov_jitter_deg))
         self._view = p.computeViewMatrix(eye.tolist(), target.tolist(), (0, 0, 1), physicsClientId=self._cid)
         self._proj = p.computeProjectionMatrixFOV(fov, 1.0, 0.3, 2.5, physicsClientId=self._cid)
+        # The wrist mount: a real bracket is rigid but never exactly where the drawing puts it, so
+        # randomisation moves it by a third of the scene camera's jitter and changes its FOV alike.
+        # Its own generator (from the episode seed): turning the wrist camera on changes no other draw.
+        self._wrist_eye = np.array(WRIST_CAMERA_EYE)
+        wrist_fov = cfg.wrist_camera_fov_deg
+        if cfg.wrist_camera and rand.active("camera_jitter"):
+            wrist_rng = np.random.default_rng([self.episode_seed, 1])
+            self._wrist_eye = self._wrist_eye + wrist_rng.uniform(-rand.camera_jitter_m, rand.camera_jitter_m, 3) / 3
+            wrist_fov += float(wrist_rng.uniform(-rand.fov_jitter_deg, rand.fov_jitter_deg))
+        near, far = WRIST_CAMERA_NEAR_FAR
+        self._wrist_proj = p.computeProjectionMatrixFOV(wrist_fov, 1.0, near, far, physicsClientId=self._cid)
         light = {
             "lightDirection": (0.6, 0.3, 1.0),
             "lightColor": (1.0, 1.0, 1.0),
@@ -445,6 +472,26 @@ class PandaEnv(gym.Env):
         self._set_alpha(static, visible=False, robot=False)
         self._set_alpha(self._moving_objects, visible=True, robot=True)
 
+    def _render_wrist_image(self) -> np.ndarray:
+        """Draw the whole scene from the camera on the hand (no background cache: the view moves)."""
+        cid, s = self._cid, self.config.wrist_image_size
+        ls = p.getLinkState(self.robot, panda.HAND_LINK, computeForwardKinematics=True, physicsClientId=cid)
+        pos, rot = np.array(ls[4]), np.array(p.getMatrixFromQuaternion(ls[5])).reshape(3, 3)
+        eye = pos + rot @ self._wrist_eye
+        target = pos + rot @ np.array(WRIST_CAMERA_TARGET)
+        view = p.computeViewMatrix(eye.tolist(), target.tolist(), (rot @ np.array(WRIST_CAMERA_UP)).tolist(),
+                                   physicsClientId=cid)  # fmt: skip
+        static = [self.table, *self._static_objects]
+        if self.config.cache_static_background:
+            self._set_alpha(static, visible=True, robot=False)
+        _, _, rgba, _, _ = p.getCameraImage(
+            s, s, view, self._wrist_proj, renderer=p.ER_TINY_RENDERER, shadow=0,
+            flags=p.ER_NO_SEGMENTATION_MASK, physicsClientId=cid, **self._light,
+        )
+        if self.config.cache_static_background:
+            self._set_alpha(static, visible=False, robot=False)
+        return np.asarray(rgba, dtype=np.uint8).reshape(s, s, 4)[:, :, :3].copy()
+
     def _render_image(self) -> np.ndarray:
         rgb, depth = self._camera()
         if not self.config.cache_static_background:
@@ -455,8 +502,12 @@ class PandaEnv(gym.Env):
         q, qd = self.joint_state()
         if self.config.render_images:
             self._image = self._render_image()
+            if self.config.wrist_camera:
+                self._wrist_image = self._render_wrist_image()
+        wrist = {"wrist_image": self._wrist_image.copy()} if self.config.wrist_camera else {}
         return {
             "image": self._image.copy() if not self.config.render_images else self._image,
+            **wrist,
             "joint_positions": np.clip(q, panda.JOINT_LOWER, panda.JOINT_UPPER).astype(np.float32),
             "joint_velocities": np.clip(qd, -MAX_OBS_JOINT_VELOCITY, MAX_OBS_JOINT_VELOCITY).astype(np.float32),
             "gripper": np.array([np.clip(self.gripper_opening(), 0.0, 2 * panda.FINGER_MAX)], np.float32),

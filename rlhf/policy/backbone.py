@@ -1,5 +1,8 @@
 """The backbone: image tokens + instruction token + proprioception token, fused by a transformer.
 
+With `PolicyConfig.wrist_camera` a second CNN of the same layout (its own weights: the views share
+nothing) encodes the camera on the hand, and its tokens join the scene camera's.
+
 Input tensors are already preprocessed by the policy (images resized to [0, 1], state normalised
 and, with `ee_features`, followed by the grasp-point features, instruction as its frozen sentence
 embedding). The output feature vector is the transformer's
@@ -17,7 +20,8 @@ from rlhf.policy.vision import ImageEncoder
 
 
 class Backbone(nn.Module):
-    """(images (B, 3, S, S), state (B, D_s), instruction_emb (B, E)) -> features (B, d_model)."""
+    """(images (B, 3, S, S), state (B, D_s), instruction_emb (B, E)[, wrist_images (B, 3, W, W)])
+    -> features (B, d_model)."""
 
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__()
@@ -31,6 +35,20 @@ class Backbone(nn.Module):
             group_norm=config.cnn_group_norm,
             multiscale_keypoints=config.multiscale_keypoints,
         )
+        self.wrist_encoder: ImageEncoder | None = None
+        if config.wrist_camera:
+            self.wrist_encoder = ImageEncoder(
+                config.wrist_image_size,
+                config.cnn_channels,
+                config.image_tokens_side,
+                d,
+                stem_stride=config.stem_stride,
+                group_norm=config.cnn_group_norm,
+                multiscale_keypoints=config.multiscale_keypoints,
+            )
+            # Its own type embedding (a separate parameter, so checkpoints without a wrist camera keep
+            # their (3, d) `type_emb`).
+            self.wrist_type_emb = nn.Parameter(torch.randn(d) * 0.02)
         self.instruction_proj = nn.Sequential(nn.Linear(config.instruction_dim, d), nn.GELU(), nn.Linear(d, d))
         state_in = config.state_dim + (EE_FEATURES_DIM if config.ee_features else 0)
         self.state_proj = nn.Sequential(nn.Linear(state_in, d), nn.GELU(), nn.Linear(d, d))
@@ -44,11 +62,25 @@ class Backbone(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.out_dim = d
 
-    def forward(self, images: torch.Tensor, state: torch.Tensor, instruction_emb: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        images: torch.Tensor,
+        state: torch.Tensor,
+        instruction_emb: torch.Tensor,
+        wrist_images: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         b = images.shape[0]
+        if (wrist_images is None) != (self.wrist_encoder is None):
+            raise ValueError(
+                "this backbone has a wrist camera encoder and needs wrist_images"
+                if self.wrist_encoder is not None
+                else "wrist_images given, but this backbone has no wrist camera encoder"
+            )
         ins = self.instruction_proj(instruction_emb)  # (B, d)
         img = self.image_encoder(images, ins) + self.type_emb[0]  # (B, N_img, d), FiLM-conditioned
-        ins = ins.unsqueeze(1) + self.type_emb[1]  # (B, 1, d)
-        st = self.state_proj(state).unsqueeze(1) + self.type_emb[2]  # (B, 1, d)
-        tokens = torch.cat([self.readout.expand(b, -1, -1), ins, st, img], dim=1)
+        parts = [self.readout.expand(b, -1, -1), ins.unsqueeze(1) + self.type_emb[1],
+                 self.state_proj(state).unsqueeze(1) + self.type_emb[2], img]  # fmt: skip
+        if self.wrist_encoder is not None:
+            parts.append(self.wrist_encoder(wrist_images, ins) + self.wrist_type_emb)
+        tokens = torch.cat(parts, dim=1)
         return self.norm(self.transformer(tokens)[:, 0])

@@ -272,7 +272,8 @@ def train_bc(
     else:
         encoder = instruction_encoder or InstructionEncoder(dim=pcfg.instruction_dim, package=pcfg.instruction_encoder)
         policy = VLAPolicy(pcfg, Normalizer.from_trajectories(demos, encoder), encoder).to(device)
-    data = BCDataset(demos, pcfg.image_size, pcfg.chunk_size, encoder)
+    data = BCDataset(demos, pcfg.image_size, pcfg.chunk_size, encoder,
+                     wrist_image_size=pcfg.wrist_image_size if pcfg.wrist_camera else None)  # fmt: skip
     atomic_write_json(
         out / "bc_config.json",
         {

@@ -78,6 +78,9 @@ def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
                    help="hide the measured gripper opening from the policy (it judges the grasp from the camera)")
     p.add_argument("--ee-features", action="store_true",
                    help="give the policy the grasp point computed from its joint positions (forward kinematics)")
+    p.add_argument("--wrist-camera", action="store_true",
+                   help="also see the camera on the hand (demos recorded with `rlhf demos --wrist-camera`)")
+    p.add_argument("--wrist-image-size", type=int, default=None, help="wrist camera input size, pixels")
     p.add_argument("--multiscale-keypoints", action="store_true",
                    help="read spatial-softmax keypoints from every conv block's map, not only the last, coarse one")
     p.add_argument("--image-shift", type=int, default=None,
@@ -204,6 +207,10 @@ def _bc_train(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.wrist_camera and sim_config is not None and not sim_config.get("wrist_camera", False):
+        print(f"error: --wrist-camera, but the demos in {args.demos} were recorded without one "
+              "(rlhf demos --wrist-camera)", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         channels = None if args.cnn_channels is None else tuple(int(c) for c in args.cnn_channels.split(","))
     except ValueError:
@@ -212,11 +219,12 @@ def _bc_train(args: argparse.Namespace) -> int:
     shape = {k: v for k, v in {
         "chunk_size": args.chunk_size, "image_size": args.image_size, "stem_stride": args.stem_stride,
         "cnn_channels": channels, "image_tokens_side": args.image_tokens_side,
+        "wrist_image_size": args.wrist_image_size,
     }.items() if v}  # fmt: skip
     # The policy remembers the sim config of its demos, so evaluation sees the same camera.
     pcfg = PolicyConfig(**shape, use_joint_velocities=not args.no_velocities,
                         use_gripper_reading=not args.no_gripper_reading, ee_features=args.ee_features,
-                        multiscale_keypoints=args.multiscale_keypoints, extra={"task": task, "sim_config": sim_config})  # fmt: skip
+                        wrist_camera=args.wrist_camera, multiscale_keypoints=args.multiscale_keypoints, extra={"task": task, "sim_config": sim_config})  # fmt: skip
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 
     def eval_fn(policy, final: bool) -> dict[str, float]:

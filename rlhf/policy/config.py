@@ -38,6 +38,13 @@ class PolicyConfig:
     """True: the keypoint token reads spatial-softmax keypoints from every conv block's map (sides 24,
     12 and 6 at 96 px), not only the last, coarse one (one cell = 16 px there). Off by default: on
     pick-and-place it did not help (10 % against 16 % over 50 episodes, bench/results/policy.md)."""
+    wrist_camera: bool = False
+    """True adds a second image encoder (its own weights, same layout) for the camera on the hand
+    (`OBS_WRIST_IMAGE`, the env's "wrist_image"); its tokens join the scene camera's. The wrist view
+    shows the object between the fingers in the last centimetres, where the scene camera sees the
+    back of the hand. Needs demos recorded with `rlhf demos --wrist-camera`."""
+    wrist_image_size: int = 64
+    """Wrist frames are resized to wrist_image_size x wrist_image_size before their CNN."""
     d_model: int = 64
     """Width of the fusion transformer (and of the backbone's feature vector)."""
     n_heads: int = 4
@@ -97,7 +104,7 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
         positive = (
-            "image_size", "stem_stride", "image_tokens_side", "d_model", "n_heads", "n_layers", "ff_dim",
+            "image_size", "wrist_image_size", "stem_stride", "image_tokens_side", "d_model", "n_heads", "n_layers", "ff_dim",
             "instruction_dim", "state_dim", "action_dim", "chunk_size", "n_action_steps", "head_hidden",
         )  # fmt: skip
         for name in positive:
@@ -116,6 +123,13 @@ class PolicyConfig:
         if side % self.image_tokens_side != 0:
             raise ValueError(
                 f"PolicyConfig.image_tokens_side {self.image_tokens_side} must divide the CNN's output side {side}"
+            )
+        if self.wrist_camera and (
+            self.wrist_image_size % reduction or (self.wrist_image_size // reduction) % self.image_tokens_side
+        ):
+            raise ValueError(
+                f"PolicyConfig.wrist_image_size {self.wrist_image_size} must be divisible by the CNN's reduction "
+                f"{reduction} into a side that image_tokens_side {self.image_tokens_side} divides"
             )
         if self.d_model % self.n_heads != 0:
             raise ValueError(f"PolicyConfig.n_heads {self.n_heads} must divide d_model {self.d_model}")

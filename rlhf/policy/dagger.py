@@ -124,7 +124,7 @@ def collect_relabelled(
     from sim.demonstrators import make_demonstrator
 
     rng = rng if rng is not None else np.random.default_rng(0)
-    env = make_env(task, sim_config)
+    env = make_env(task, sim_config, policy.config)
     was_training = policy.training
     policy.eval()
     out: list[Trajectory] = []

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rlhf.constants import ACTION, ACTION_IS_PAD, OBS_IMAGE, OBS_INSTRUCTION_EMB, OBS_STATE
+from rlhf.constants import ACTION, ACTION_IS_PAD, OBS_IMAGE, OBS_INSTRUCTION_EMB, OBS_STATE, OBS_WRIST_IMAGE
 from rlhf.policy.instruction_encoder import InstructionEncoder
 from rlhf.policy.normalizer import state_from_trajectory
 from rlhf.policy.vision import random_shift, resize_frames
@@ -31,7 +31,7 @@ AUX_OBJECT_OFFSETS = "aux.object_offsets"
 class BCDataset:
     """All steps of `trajectories`. N = total steps.
 
-    frames(indices) -> (B, 3, S, S) uint8, states (N, 15), actions (N, 8), chunk_index (N, C) long (the next C
+    frames(indices) -> (B, 3, S, S) uint8 (wrist=True: the wrist camera's, with `wrist_image_size`), states (N, 15), actions (N, 8), chunk_index (N, C) long (the next C
     step indices, clamped to the episode's last step), chunk_pad (N, C) bool (past the end, or an
     unimitated step), anchors (M,) long (the steps `sample` draws from), instruction_index (N,),
     embeddings (U, E). aux_targets (N, K*3) or None: object positions relative to the grasp point,
@@ -44,12 +44,20 @@ class BCDataset:
         image_size: int,
         chunk_size: int,
         encoder: InstructionEncoder,
+        wrist_image_size: int | None = None,
     ) -> None:
         if not trajectories:
             raise ValueError("BCDataset needs at least one trajectory")
         empty = [t.episode_id for t in trajectories if len(t) == 0]
         if empty:
             raise ValueError(f"BCDataset: trajectories with no steps: {empty[:5]}")
+        if wrist_image_size is not None:
+            blind = [t.episode_id for t in trajectories if t.wrist_images is None]
+            if blind:
+                raise ValueError(
+                    f"BCDataset: the policy uses a wrist camera but {len(blind)} trajectories have no wrist_images "
+                    f"(record demos with `rlhf demos --wrist-camera`), e.g. {blind[:3]}"
+                )
         instructions = sorted({t.instruction for t in trajectories})
         self.instructions = instructions
         self.embeddings = torch.from_numpy(encoder.encode(instructions))  # (U, E)
@@ -64,10 +72,13 @@ class BCDataset:
         # the right size). A concatenated copy doubled the peak: 9.8 GB RSS for 1,990 pick-and-place
         # demos at 96 px, 14.1 GB before that with a list and a transposed copy (bench/results/policy.md).
         self._frames: list[np.ndarray] = []
+        self._wrist_frames: list[np.ndarray] | None = [] if wrist_image_size is not None else None
         episode_of, step_of = [], []
         for e, t in enumerate(trajectories):
             n = len(t)
             self._frames.append(np.ascontiguousarray(resize_frames(t.images, image_size)))
+            if self._wrist_frames is not None:
+                self._wrist_frames.append(np.ascontiguousarray(resize_frames(t.wrist_images, wrist_image_size)))
             episode_of.append(np.full(n, e, dtype=np.int64))
             step_of.append(np.arange(n, dtype=np.int64))
             states.append(state_from_trajectory(t))
@@ -104,10 +115,13 @@ class BCDataset:
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
-    def frames(self, indices: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) uint8 frames of step `indices` (B,)."""
+    def frames(self, indices: torch.Tensor, wrist: bool = False) -> torch.Tensor:
+        """(B, 3, S, S) uint8 frames of step `indices` (B,), of the wrist camera with `wrist`."""
         idx = indices.numpy()
-        stacked = np.stack([self._frames[e][s] for e, s in zip(self._episode_of[idx], self._step_of[idx], strict=True)])
+        source = self._frames if not wrist else self._wrist_frames
+        if source is None:
+            raise ValueError("BCDataset.frames(wrist=True): this dataset holds no wrist frames (wrist_image_size=None)")
+        stacked = np.stack([source[e][s] for e, s in zip(self._episode_of[idx], self._step_of[idx], strict=True)])
         # Channel-first in uint8, before the float conversion: converting a permuted view is slower.
         return torch.from_numpy(np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)))
 
@@ -123,6 +137,9 @@ class BCDataset:
             ACTION: self.actions[self.chunk_index[indices]],
             ACTION_IS_PAD: self.chunk_pad[indices],
         }
+        if self._wrist_frames is not None:
+            wrist = self.frames(indices, wrist=True).float().div_(255.0)
+            batch[OBS_WRIST_IMAGE] = random_shift(wrist, shift, generator) if shift > 0 else wrist
         if self.aux_targets is not None:
             batch[AUX_OBJECT_OFFSETS] = self.aux_targets[indices]
         return batch

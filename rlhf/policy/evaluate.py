@@ -7,6 +7,7 @@ for every policy: numbers are comparable across runs.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,14 +52,17 @@ class EvalResult:
         return out
 
 
-def make_env(task: str, sim_config: Any = None):
-    """A sim env for `task` (the sim package is imported here: it pulls in PyBullet)."""
+def make_env(task: str, sim_config: Any = None, policy_config: Any = None):
+    """A sim env for `task` (the sim package is imported here: it pulls in PyBullet). With a
+    `policy_config` that uses a wrist camera, the env renders one whatever `sim_config` says."""
     import gymnasium
 
     import sim
     from sim.config import SimConfig
 
     cfg = sim_config if sim_config is not None else SimConfig(task=task)
+    if policy_config is not None and getattr(policy_config, "wrist_camera", False) and not cfg.wrist_camera:
+        cfg = dataclasses.replace(cfg, wrist_camera=True)
     return gymnasium.make(sim.ENV_ID, task=task, config=cfg)
 
 
@@ -78,7 +82,7 @@ def evaluate_policy(
     if episodes <= 0:
         raise ValueError(f"episodes must be > 0, got {episodes}")
     own_env = env is None
-    env = env if env is not None else make_env(task, sim_config)
+    env = env if env is not None else make_env(task, sim_config, policy.config)
     was_training = policy.training
     policy.eval()
     actor = PolicyActor(policy, deterministic)

@@ -4,7 +4,7 @@ Contract (STYLE.md, LeRobot's PreTrainedPolicy):
 
 | call                          | input                                   | output                                  |
 |-------------------------------|-----------------------------------------|-----------------------------------------|
-| `select_action(obs)`          | one raw env obs: "image" (H, W, 3) uint8, "joint_positions" (7,), "joint_velocities" (7,), "gripper" (1,), "instruction" str | (8,) float32 action, raw units |
+| `select_action(obs)`          | one raw env obs: "image" (H, W, 3) uint8, "joint_positions" (7,), "joint_velocities" (7,), "gripper" (1,), "instruction" str (+ "wrist_image" with a wrist camera) | (8,) float32 action, raw units |
 | `reset()`                     |                                         | clears the action-chunk queue           |
 | `forward(batch)`              | batch dict (rlhf.constants keys)        | (loss scalar, metrics dict of floats)   |
 | `features(batch)`             | batch dict                              | (B, d_model) backbone features          |
@@ -14,7 +14,8 @@ Contract (STYLE.md, LeRobot's PreTrainedPolicy):
 
 Batch keys: OBS_IMAGE (B, 3, H, W) float in [0, 1] (or (B, H, W, 3) uint8; resized if H, W differ
 from config.image_size), OBS_STATE (B, 15) raw proprioception, OBS_INSTRUCTION list[str] *or*
-OBS_INSTRUCTION_EMB (B, 384), ACTION (B, 8) or (B, chunk, 8) raw, ACTION_IS_PAD (B, chunk) bool.
+OBS_INSTRUCTION_EMB (B, 384), OBS_WRIST_IMAGE like OBS_IMAGE (with `config.wrist_camera` only),
+ACTION (B, 8) or (B, chunk, 8) raw, ACTION_IS_PAD (B, chunk) bool.
 
 The Gaussian: mean from the head, standard deviation exp(log_std) in normalised units times the
 action std of the normaliser. log_std is state-independent by default (one learned vector;
@@ -47,6 +48,7 @@ from rlhf.constants import (
     OBS_INSTRUCTION,
     OBS_INSTRUCTION_EMB,
     OBS_STATE,
+    OBS_WRIST_IMAGE,
 )
 from rlhf.policy import checkpoint as ckpt
 from rlhf.policy.action_head import GaussianActionHead
@@ -101,9 +103,10 @@ class VLAPolicy(nn.Module):
         return next(self.parameters()).device
 
     # ------------------------------------------------------------------ inputs
-    def _images(self, images: Any) -> torch.Tensor:
-        """Any accepted image layout -> (B, 3, S, S) float on the policy's device."""
-        s, dev = self.config.image_size, self.device
+    def _images(self, images: Any, size: int | None = None, key: str = OBS_IMAGE) -> torch.Tensor:
+        """Any accepted image layout -> (B, 3, S, S) float on the policy's device (S = `size`, default
+        config.image_size)."""
+        s, dev = size or self.config.image_size, self.device
         if isinstance(images, np.ndarray):
             images = frames_to_tensor(resize_frames(images, s))
         elif images.dtype == torch.uint8:
@@ -112,7 +115,7 @@ class VLAPolicy(nn.Module):
             images = images.float() / 255.0
         images = images.to(dev, non_blocking=True)
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"{OBS_IMAGE} must be (B, 3, H, W), got {tuple(images.shape)}")
+            raise ValueError(f"{key} must be (B, 3, H, W), got {tuple(images.shape)}")
         if images.shape[-2:] != (s, s):
             images = F.interpolate(images, size=(s, s), mode="area")
         return images
@@ -143,10 +146,11 @@ class VLAPolicy(nn.Module):
             raise ValueError(f"instruction embeddings have shape {tuple(emb.shape)}, expected ({b}, {self.config.instruction_dim})")
         return emb
 
-    def prepare(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def prepare(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
         """batch -> (images (B, 3, S, S), normalised state (B, D_s [+ 5 grasp-point features]),
-        normalised instruction embeddings (B, E))."""
-        for key in (OBS_IMAGE, OBS_STATE):
+        normalised instruction embeddings (B, E)[, wrist images (B, 3, W, W) with a wrist camera])."""
+        keys = (OBS_IMAGE, OBS_STATE) + ((OBS_WRIST_IMAGE,) if self.config.wrist_camera else ())
+        for key in keys:
             if key not in batch:
                 raise KeyError(f"batch lacks {key!r}; has {sorted(batch)}")
         images = self._images(batch[OBS_IMAGE])
@@ -164,7 +168,12 @@ class VLAPolicy(nn.Module):
             state = torch.cat([state[:, :-1], torch.zeros_like(state[:, -1:])], dim=1)
         if ee is not None:
             state = torch.cat([state, ee], dim=1)
-        return images, state, emb
+        if not self.config.wrist_camera:
+            return images, state, emb
+        wrist = self._images(batch[OBS_WRIST_IMAGE], self.config.wrist_image_size, OBS_WRIST_IMAGE)
+        if wrist.shape[0] != b:
+            raise ValueError(f"{OBS_WRIST_IMAGE} has {wrist.shape[0]} frames for a batch of {b}")
+        return images, state, emb, wrist
 
     # ------------------------------------------------------------------ network
     def features(self, batch: Mapping[str, Any]) -> torch.Tensor:
@@ -243,12 +252,21 @@ class VLAPolicy(nn.Module):
         """One raw env observation -> a batch of one (image resized here, once)."""
         if "image" not in obs or "instruction" not in obs:
             raise KeyError(f"observation needs 'image' and 'instruction'; has {sorted(obs)}")
+        if self.config.wrist_camera and "wrist_image" not in obs:
+            raise KeyError(
+                f"this policy uses a wrist camera: the observation needs 'wrist_image' (SimConfig.wrist_camera); "
+                f"has {sorted(obs)}"
+            )
         image = frames_to_tensor(resize_frames(np.asarray(obs["image"]), self.config.image_size))
-        return {
+        batch = {
             OBS_IMAGE: image,
             OBS_STATE: torch.from_numpy(state_from_obs(obs)).unsqueeze(0),
             OBS_INSTRUCTION_EMB: self.instruction_embedding(str(obs["instruction"])).unsqueeze(0),
         }
+        if self.config.wrist_camera:
+            size = self.config.wrist_image_size
+            batch[OBS_WRIST_IMAGE] = frames_to_tensor(resize_frames(np.asarray(obs["wrist_image"]), size))
+        return batch
 
     @torch.inference_mode()
     def predict_chunk(self, obs: Mapping[str, Any], deterministic: bool | None = None) -> np.ndarray:

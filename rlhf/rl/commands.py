@@ -111,7 +111,9 @@ def _build_trainer(args: argparse.Namespace, reward_fn):
 
     cfg = PPOConfig(**_overrides(args, PPOConfig))
     policy = VLAAdapter(VLAPolicy.load(args.policy))
-    sim_cfg = sim.SimConfig(image_size=args.image_size, task=args.task)
+    # A policy that sees the camera on the hand needs the env to render it.
+    sim_cfg = sim.SimConfig(image_size=args.image_size, task=args.task,
+                            wrist_camera=bool(policy.policy.config.wrist_camera))  # fmt: skip
     env_fn = functools.partial(gym.make, sim.ENV_ID, task=args.task, config=sim_cfg)
     n_envs = cfg.num_envs or os.cpu_count() or 1
     collector = VectorRolloutCollector(

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from rlhf.constants import OBS_IMAGE, OBS_INSTRUCTION, OBS_INSTRUCTION_EMB, OBS_STATE
+from rlhf.constants import OBS_IMAGE, OBS_INSTRUCTION, OBS_INSTRUCTION_EMB, OBS_STATE, OBS_WRIST_IMAGE
 from rlhf.trajectory import Trajectory
 
 
@@ -75,17 +75,23 @@ class VLAAdapter:
         ])
         instructions = obs["instruction"]
         instructions = [instructions] * n if isinstance(instructions, str) else [str(s) for s in instructions]
-        return {OBS_IMAGE: images, OBS_STATE: state, OBS_INSTRUCTION: instructions}
+        batch = {OBS_IMAGE: images, OBS_STATE: state, OBS_INSTRUCTION: instructions}
+        if "wrist_image" in obs:
+            batch[OBS_WRIST_IMAGE] = np.asarray(obs["wrist_image"])
+        return batch
 
     def batch_from_trajectory(self, traj: Trajectory, start: int, stop: int) -> dict[str, Any]:
         from rlhf.policy.normalizer import state_from_trajectory
 
         emb = self.policy._embedding(traj.instruction).unsqueeze(0).expand(stop - start, -1)
-        return {
+        batch = {
             OBS_IMAGE: traj.images[start:stop],
             OBS_STATE: state_from_trajectory(traj)[start:stop],
             OBS_INSTRUCTION_EMB: emb,
         }
+        if traj.wrist_images is not None:
+            batch[OBS_WRIST_IMAGE] = traj.wrist_images[start:stop]
+        return batch
 
     def features(self, batch: Mapping[str, Any]) -> torch.Tensor:
         return self.policy.features(batch)

@@ -48,6 +48,7 @@ class _Builder:
 
     seed: int
     images: list = field(default_factory=list)
+    wrist_images: list = field(default_factory=list)
     qpos: list = field(default_factory=list)
     qvel: list = field(default_factory=list)
     grip: list = field(default_factory=list)
@@ -202,6 +203,8 @@ class VectorRolloutCollector:
     @staticmethod
     def _record_obs(b: _Builder, obs: dict, info: dict, i: int) -> None:
         b.images.append(np.asarray(obs["image"][i], dtype=np.uint8))
+        if "wrist_image" in obs:
+            b.wrist_images.append(np.asarray(obs["wrist_image"][i], dtype=np.uint8))
         b.qpos.append(np.asarray(obs["joint_positions"][i], dtype=np.float32))
         b.qvel.append(np.asarray(obs["joint_velocities"][i], dtype=np.float32))
         b.grip.append(float(np.asarray(obs["gripper"][i]).reshape(-1)[0]))
@@ -236,6 +239,7 @@ class VectorRolloutCollector:
             ee_positions=optional(b.ee, (3,)),
             object_positions=objs,
             contact_forces=optional(b.contact, ()),
+            wrist_images=np.stack(b.wrist_images) if len(b.wrist_images) == t else None,
             policy_version=self.policy_version,
             seed=b.seed,
             success=b.success,

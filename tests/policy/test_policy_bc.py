@@ -171,3 +171,26 @@ def test_dataset_never_imitates_unimitated_steps():
     demos[1].extra["unimitated_steps"] = [6]  # the episode has steps 0..5
     with pytest.raises(ValueError, match="unimitated_steps outside"):
         BCDataset(demos, 16, 3, InstructionEncoder(hashed_embed_fn()))
+
+
+def test_dataset_batches_carry_the_wrist_frames(tmp_path):
+    import dataclasses
+
+    from rlhf.constants import OBS_WRIST_IMAGE
+
+    demos = synthetic_trajectories(2, steps=5, image_size=16)
+    enc = InstructionEncoder(hashed_embed_fn())
+    with pytest.raises(ValueError, match="--wrist-camera"):
+        BCDataset(demos, 16, 3, enc, wrist_image_size=8)
+    rng = np.random.default_rng(0)
+    demos = [dataclasses.replace(d, wrist_images=rng.integers(0, 255, (5, 8, 8, 3), dtype=np.uint8)) for d in demos]
+    data = BCDataset(demos, 16, 3, enc, wrist_image_size=8)
+    batch = data.batch(torch.tensor([6, 0]))
+    assert batch[OBS_WRIST_IMAGE].shape == (2, 3, 8, 8)
+    expected = torch.from_numpy(demos[1].wrist_images[1]).permute(2, 0, 1) / 255.0
+    torch.testing.assert_close(batch[OBS_WRIST_IMAGE][0], expected)
+    assert OBS_WRIST_IMAGE not in BCDataset(demos, 16, 3, enc).batch(torch.tensor([0]))
+    # BC trains a wrist-camera policy end to end on them.
+    cfg = dataclasses.replace(TINY, wrist_camera=True, wrist_image_size=16)
+    result = train_bc(demos, tmp_path, BCConfig(steps=3, batch_size=4), cfg, instruction_encoder=enc, progress=False)
+    assert result.steps == 3 and VLAPolicy.load(result.checkpoint, instruction_encoder=enc).config.wrist_camera

@@ -167,3 +167,16 @@ def test_instruction_stats_centre_embeddings_and_travel_with_the_checkpoint(tmp_
     # One distinct instruction: centred to zero, but never scaled up.
     single = Normalizer.from_trajectories(demos[:1], enc)
     assert single.instruction_scale == 1.0
+
+
+def test_wrist_camera_checkpoint_round_trips_and_is_refused_by_a_plain_config(tmp_path):
+    policy = make_policy(wrist_camera=True, wrist_image_size=16)
+    o = {**obs(0), "wrist_image": np.random.default_rng(5).integers(0, 255, (16, 16, 3), dtype=np.uint8)}
+    path = policy.save(tmp_path / "ckpt")
+    loaded = load(path)
+    assert loaded.config.wrist_camera and loaded.backbone.wrist_encoder is not None
+    sd1, sd2 = policy.state_dict(), loaded.state_dict()
+    assert sd1.keys() == sd2.keys() and all(torch.equal(sd1[k], sd2[k]) for k in sd1)
+    assert np.array_equal(policy.select_action(o), loaded.select_action(o))
+    with pytest.raises(CheckpointError, match="wrist_camera"):
+        load(path, expected_config=PolicyConfig(**TINY))

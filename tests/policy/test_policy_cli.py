@@ -92,3 +92,24 @@ def test_bc_train_reads_only_the_demos_it_imitates(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "error:" in err and "episode_0000" in err and "unreadable trajectory file" in err
+
+
+@pytest.mark.slow
+def test_wrist_camera_from_demos_to_evaluation(tmp_path, capsys):
+    demos = tmp_path / "demos"
+    assert main(["demos", "--task", "reach", "--episodes", "2", "--image-size", "32", "--wrist-camera",
+                 "--wrist-image-size", "32", "--out", str(demos)]) == 0  # fmt: skip
+    out = tmp_path / "run"
+    args = ["bc", "train", "--demos", str(demos), "--out", str(out), "--steps", "2", "--batch-size", "4",
+            "--image-size", "32", "--eval-episodes", "0", "--final-eval-episodes", "1", "--device", "cpu",
+            "--threads", "1", "--no-progress"]  # fmt: skip
+    assert main([*args, "--wrist-camera", "--wrist-image-size", "32"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final"]["eval/episodes"] == 1.0  # the evaluation env rendered the wrist camera
+    assert json.loads((out / "policy" / "config.json").read_text())["policy"]["wrist_camera"] is True
+    # Demos without a wrist camera cannot teach a policy that needs one: refused before any reading.
+    plain = tmp_path / "plain"
+    assert main(["demos", "--task", "reach", "--episodes", "1", "--image-size", "32", "--out", str(plain)]) == 0
+    capsys.readouterr()
+    assert main([*args[:2], "--demos", str(plain), *args[4:], "--wrist-camera"]) == 2
+    assert "recorded without one" in capsys.readouterr().err

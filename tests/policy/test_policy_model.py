@@ -231,3 +231,32 @@ def test_hidden_gripper_reading_does_not_change_the_output():
     grip_only[OBS_STATE][:, 14] += 0.05
     seen = make_policy()  # the default sees the reading
     assert not torch.equal(seen.features(batch), seen.features(grip_only))
+
+
+def test_wrist_camera_policy_reads_the_wrist_frames():
+    from rlhf.constants import OBS_WRIST_IMAGE
+
+    policy = make_policy(wrist_camera=True, wrist_image_size=16)
+    batch = make_batch()
+    with pytest.raises(KeyError, match=OBS_WRIST_IMAGE):
+        policy.features(batch)
+    g = torch.Generator().manual_seed(3)
+    batch[OBS_WRIST_IMAGE] = torch.rand(4, 3, 16, 16, generator=g)
+    f1 = policy.features(batch)
+    batch[OBS_WRIST_IMAGE] = torch.rand(4, 3, 16, 16, generator=g)
+    assert not torch.allclose(f1, policy.features(batch))  # the wrist view reaches the features
+    # Raw uint8 frames of another size are resized, as for the scene camera.
+    batch[OBS_WRIST_IMAGE] = np.zeros((4, 24, 24, 3), np.uint8)
+    assert policy.features(batch).shape == (4, 32)
+    obs = make_obs()
+    with pytest.raises(KeyError, match="wrist_image"):
+        policy.select_action(obs)
+    assert policy.select_action({**obs, "wrist_image": np.zeros((20, 20, 3), np.uint8)}).shape == (8,)
+    # The wrist CNN is part of the backbone: freezing it freezes the wrist CNN too.
+    policy.freeze_backbone()
+    assert not any(p.requires_grad for p in policy.backbone.wrist_encoder.parameters())
+    plain = make_policy()
+    with pytest.raises(ValueError, match="no wrist camera encoder"):
+        plain.backbone(*plain.prepare(make_batch()), torch.zeros(4, 3, 16, 16))
+    with pytest.raises(ValueError, match="wrist_image_size"):
+        PolicyConfig(**{**TINY, "wrist_camera": True, "wrist_image_size": 20})

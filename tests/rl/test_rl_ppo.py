@@ -38,9 +38,11 @@ def test_rollouts_are_complete_episodes_in_seed_order():
         assert len(r.trajectory) == 15 and r.features.shape == (15, 16) and r.samples.shape == (15, 8)
         assert r.last_features.shape == (16,) and not r.terminated
         assert r.trajectory.ee_positions.shape == (15, 3) and r.trajectory.object_positions.shape == (15, 1, 3)
-    # same seed, deterministic policy -> the same episode (paired rollouts start alike)
+    # same seed, deterministic policy -> the same episode (paired rollouts start alike). Up to float
+    # rounding: the network runs on another batch here, and with other processes busy the BLAS picks
+    # another thread split (seen: 1e-7 rad apart), which no episode pairing cares about.
     again = col.collect([6], deterministic=True)[0]
-    np.testing.assert_array_equal(again.trajectory.joint_positions, recs[1].trajectory.joint_positions)
+    np.testing.assert_allclose(again.trajectory.joint_positions, recs[1].trajectory.joint_positions, atol=1e-5)
     col.close()
 
 

@@ -178,3 +178,57 @@ def test_reach_balls_stand_on_rods_that_end_under_them_and_are_drawn() -> None:
         assert grey.sum() >= 10, "no rod-coloured pixels in the frame"
     env.close()
     full.close()
+
+
+def _first_close(task_seed: int, cfg: SimConfig) -> tuple[list[dict], int]:
+    """Observations of an expert pick-and-place episode up to and including its first gripper close."""
+    from sim.demonstrators import make_demonstrator
+
+    env = PandaEnv(cfg)
+    obs, info = env.reset(seed=task_seed)
+    demo = make_demonstrator("pick_place", "expert", seed=task_seed)
+    demo.reset(env)
+    seen = [obs]
+    for _ in range(200):
+        action = demo(obs, info)
+        obs, _, term, trunc, info = env.step(action)
+        seen.append(obs)
+        if action[7] < 0 or term or trunc:
+            break
+    colour = np.array(env.layout.colours[0]) * 255
+    env.close()
+    return seen, colour
+
+
+def test_wrist_camera_adds_a_hand_view_and_changes_nothing_else() -> None:
+    rand = RandomizationConfig(enabled=True)
+    base = SimConfig(task="pick_place", image_size=48, randomization=rand)
+    with_wrist, colour = _first_close(7, dataclasses.replace(base, wrist_camera=True, wrist_image_size=48))
+    without, _ = _first_close(7, base)
+    # Its own random draws: the episode (scene frames, joints) is the same with and without it.
+    assert len(with_wrist) == len(without) > 10
+    for a, b in zip(with_wrist, without, strict=True):
+        assert "wrist_image" in a and "wrist_image" not in b
+        assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["joint_positions"], b["joint_positions"])
+    first, last = with_wrist[0]["wrist_image"], with_wrist[-1]["wrist_image"]
+    assert first.shape == (48, 48, 3) and first.dtype == np.uint8
+    assert np.mean(np.any(first != last, axis=2)) > 0.05  # the view moves with the hand (the table is uniform)
+    # At the close the cube is between the fingers: it fills the middle of the wrist view, where from
+    # the start position it is a few pixels far away.
+    def cube_pixels(img: np.ndarray) -> int:
+        mid = img[12:36, 12:36].astype(float)
+        return int(np.sum(np.abs(mid - colour).max(axis=2) < 60))
+
+    assert cube_pixels(last) > 60 and cube_pixels(last) > 4 * max(cube_pixels(first), 1)
+
+
+def test_wrist_camera_env_passes_the_gymnasium_checker() -> None:
+    env = PandaEnv(SimConfig(task="reach", **SMALL, wrist_camera=True, wrist_image_size=32))
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert env.observation_space["wrist_image"].contains(obs["wrist_image"])
+    env.close()
+    with pytest.raises(ValueError, match="wrist_image_size"):
+        SimConfig(wrist_image_size=8)
+    with pytest.raises(ValueError, match="wrist_camera_fov_deg"):
+        SimConfig(wrist_camera_fov_deg=150.0)

@@ -126,7 +126,8 @@ class LearnerNode(Node):
         if not self.cfg.reward_checkpoint:
             raise ValueError("ppo_learner_node: mode 'sim' needs parameter reward_checkpoint")
         reward = EnsembleStepReward(load_checkpoint(uri_to_path(self.cfg.reward_checkpoint)), self.ppo_cfg.reward_std_coef)
-        sim_cfg = sim.SimConfig(image_size=self.cfg.image_size, task=self.cfg.task)
+        sim_cfg = sim.SimConfig(image_size=self.cfg.image_size, task=self.cfg.task,
+                                wrist_camera=bool(self.adapter.policy.config.wrist_camera))  # fmt: skip
         env_fn = functools.partial(gym.make, sim.ENV_ID, task=self.cfg.task, config=sim_cfg)
         n = self.ppo_cfg.num_envs or os.cpu_count() or 1
         collector = VectorRolloutCollector(
