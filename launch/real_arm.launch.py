@@ -79,12 +79,14 @@ def _nodes(context):
         "joint_names": joints,
         "joint_states_topic": arg("joint_states_topic"),
         "image_topic": arg("camera_topic"),
+        "wrist_image_topic": arg("wrist_camera_topic"),
     }
     recorder = {
         "store_root": arg("store_root"),
         "joint_names": joints,
         "joint_states_topic": arg("joint_states_topic"),
         "image_topic": arg("camera_topic"),
+        "wrist_image_topic": arg("wrist_camera_topic"),
         "forward_command_topic": controller if interface == "forward" else "/unused/forward_commands",
         "trajectory_command_topic": controller if interface == "trajectory" else "/unused/joint_trajectory",
     }
@@ -112,6 +114,8 @@ def generate_launch_description():
         DeclareLaunchArgument("joint_names", default_value=PANDA_JOINTS, description="arm joints, comma-separated"),
         DeclareLaunchArgument("joint_states_topic", default_value="/joint_states", description="joint states topic"),
         DeclareLaunchArgument("camera_topic", default_value="/camera/color/image_raw", description="camera topic"),
+        DeclareLaunchArgument("wrist_camera_topic", default_value="/wrist_camera/color/image_raw",
+                              description="hand camera topic (read by a wrist-camera policy; recorded when it publishes)"),
         DeclareLaunchArgument("urdf_path", default_value="", description="URDF (limits, kinematics); empty: Panda"),
         DeclareLaunchArgument("ee_link", default_value="", description="end-effector link of the URDF"),
         DeclareLaunchArgument("position_lower", default_value="", description="rad, comma-separated; empty: URDF"),

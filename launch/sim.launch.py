@@ -46,6 +46,9 @@ def generate_launch_description():
         DeclareLaunchArgument("task", default_value="reach", description="sim task: reach, push or pick_place"),
         DeclareLaunchArgument("seed", default_value="0", description="seed of the first episode"),
         DeclareLaunchArgument("real_time_factor", default_value="1.0", description="sim seconds per wall second"),
+        DeclareLaunchArgument("wrist_camera", default_value="false",
+                              description="also publish the hand camera on /wrist_camera/color/image_raw "
+                                          "(for a policy trained with PolicyConfig.wrist_camera)"),
         DeclareLaunchArgument("policy_path", default_value="", description="BC policy checkpoint folder"),
         DeclareLaunchArgument("command_interface", default_value="forward", description="forward or trajectory"),
         DeclareLaunchArgument("reward_checkpoint", default_value="", description="reward-ensemble checkpoint folder"),
@@ -61,6 +64,7 @@ def generate_launch_description():
                 "sim.task": _str("task"),
                 "seed": ParameterValue(_arg("seed"), value_type=int),
                 "real_time_factor": ParameterValue(_arg("real_time_factor"), value_type=float),
+                "sim.wrist_camera": ParameterValue(_arg("wrist_camera"), value_type=bool),
             }],
         ),
         Node(package="rlhf_nodes", executable="safety_node", name="safety_node", output="screen", parameters=[params]),

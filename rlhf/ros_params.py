@@ -38,6 +38,8 @@ from rlhf.constants import (
     TOPIC_POLICY_STATUS,
     TOPIC_POLICY_UPDATE,
     TOPIC_TRAJECTORY_COMMANDS,
+    TOPIC_WRIST_CAMERA_INFO,
+    TOPIC_WRIST_IMAGE,
 )
 
 # Where the policy sends raw commands when a separate safety_node filters them onto the arm's topics.
@@ -187,6 +189,12 @@ class SimNodeConfig:
     """Where each episode's instruction is published (std_msgs/String, latched)."""
     camera_frame_id: str = "camera_color_optical_frame"
     """frame_id of images and camera info."""
+    wrist_image_topic: str = TOPIC_WRIST_IMAGE
+    """Where the hand camera's frames are published (sensor_msgs/Image, rgb8), when `sim.wrist_camera` is on."""
+    wrist_camera_info_topic: str = TOPIC_WRIST_CAMERA_INFO
+    """Where the hand camera's intrinsics are published (sensor_msgs/CameraInfo), when `sim.wrist_camera` is on."""
+    wrist_camera_frame_id: str = "wrist_camera_color_optical_frame"
+    """frame_id of the hand camera's images and camera info."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.real_time_factor <= 100.0:
@@ -219,6 +227,9 @@ class PolicyNodeConfig:
     """Joint states of the arm."""
     image_topic: str = TOPIC_IMAGE
     """Camera frames the policy sees."""
+    wrist_image_topic: str = TOPIC_WRIST_IMAGE
+    """The hand camera's frames; subscribed to, and watched for staleness, only while the running
+    policy was trained with a wrist camera (PolicyConfig.wrist_camera)."""
     instruction_topic: str = TOPIC_INSTRUCTION
     """Task instruction (std_msgs/String)."""
     instruction: str = ""
@@ -299,6 +310,8 @@ class RecorderNodeConfig:
     """Joint states recorded."""
     image_topic: str = TOPIC_IMAGE
     """Camera frames recorded."""
+    wrist_image_topic: str = TOPIC_WRIST_IMAGE
+    """The hand camera's frames, recorded as the episode's wrist images while messages arrive on it."""
     forward_command_topic: str = TOPIC_FORWARD_COMMANDS
     """Commands recorded (what the arm was sent, after the safety filter)."""
     trajectory_command_topic: str = TOPIC_TRAJECTORY_COMMANDS

@@ -10,7 +10,9 @@ episode markers. Reading it:
 3. Choose control steps: on a grid at `control_rate_hz` when given; else our own bags step at
    every joint-state message and other bags at every camera frame.
 4. At each step take the latest joint state and image at or before it, and the command in effect
-   (the last one issued before the next step; see `segment.command_in_effect`).
+   (the last one issued before the next step; see `segment.command_in_effect`). A bag with frames on
+   `wrist_image_topic` (the hand camera; optional) gives `wrist_images` the same way; an episode's
+   first step then also waits for its first wrist frame. Without any, `wrist_images` is None.
 5. Actions: `/rlhf/action` when present (exact), else `Δq = target - q` from the command topic.
 
 Every failure is a `BagError` naming the bag and what is wrong: a missing topic, a wrong message
@@ -41,6 +43,7 @@ from rlhf.constants import (
     TOPIC_IMAGE,
     TOPIC_INSTRUCTION,
     TOPIC_JOINT_STATES,
+    TOPIC_WRIST_IMAGE,
 )
 from rlhf.episodes.bag_types import (
     FINGER_JOINT_NAMES,
@@ -90,6 +93,9 @@ class BagReadConfig:
     """sensor_msgs/JointState topic; required."""
     image_topic: str = TOPIC_IMAGE
     """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) or sensor_msgs/CompressedImage topic."""
+    wrist_image_topic: str = TOPIC_WRIST_IMAGE
+    """The hand camera's frames, same types as `image_topic`; optional (absent: no `wrist_images`).
+    Not read when it equals `image_topic` (a robot whose only camera is on the hand)."""
     command_topic: str = TOPIC_FORWARD_COMMANDS
     """std_msgs/Float64MultiArray of absolute joint-position targets (+ gripper command)."""
     instruction_topic: str = TOPIC_INSTRUCTION
@@ -164,6 +170,8 @@ class _Streams:
     js_grip: list[float] = field(default_factory=list)
     img_stamps: list[int] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
+    wrist_stamps: list[int] = field(default_factory=list)
+    wrist_images: list[np.ndarray] = field(default_factory=list)
     cmd_stamps: list[int] = field(default_factory=list)
     cmds: list[np.ndarray] = field(default_factory=list)
     raw_stamps: list[int] = field(default_factory=list)
@@ -299,6 +307,9 @@ def _collect(reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str,
             cfg.command_topic, (MSG_FLOAT64_ARRAY,), not has_raw, "joint commands, std_msgs/msg/Float64MultiArray"
         ),
         "raw": needed(TOPIC_ACTION_RAW, (MSG_FLOAT32_ARRAY,), False, "raw actions") if has_raw else [],
+        "wrist": []
+        if cfg.wrist_image_topic == cfg.image_topic  # one connection must map to one stream
+        else needed(cfg.wrist_image_topic, (MSG_IMAGE, MSG_COMPRESSED_IMAGE), False, "wrist camera"),
         "instr": needed(cfg.instruction_topic, (MSG_STRING,), False, "instruction"),
         "info": needed(cfg.episode_info_topic, (MSG_EPISODE_INFO,), False, "episode markers"),
     }
@@ -311,6 +322,7 @@ def _collect(reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str,
     n_arm = len(cfg.joint_names)
     js_index_cache: dict[tuple[str, ...], tuple[np.ndarray, list[int]]] = {}
     image_shape: tuple[int, ...] | None = None
+    wrist_shape: tuple[int, ...] | None = None
     wanted = [c for cs in conns.values() for c in cs]
     total = sum(getattr(c, "msgcount", 0) for c in wanted) or None
     stream = tqdm(
@@ -350,6 +362,14 @@ def _collect(reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str,
                 raise BagError(f"{where}: image size changed from {image_shape[:2]} to {img.shape[:2]}")
             s.img_stamps.append(_stamp(msg, log_ns, cfg.use_header_stamps))
             s.images.append(img)
+        elif kind == "wrist":
+            img = _decode_image(msg, conn.msgtype, where)
+            if wrist_shape is None:
+                wrist_shape = img.shape
+            elif img.shape != wrist_shape:
+                raise BagError(f"{where}: image size changed from {wrist_shape[:2]} to {img.shape[:2]}")
+            s.wrist_stamps.append(_stamp(msg, log_ns, cfg.use_header_stamps))
+            s.wrist_images.append(img)
         elif kind == "cmd":
             data = np.asarray(msg.data, dtype=np.float64)
             need = max(cmd_index[n] for n in cfg.joint_names) + 1
@@ -413,13 +433,19 @@ def _episode_id(bag: Path, start_ns: int) -> str:
 def _build(
     s: _Streams, seg: _Segment, custom: dict[str, str], ours: bool, cfg: BagReadConfig, bag: Path
 ) -> Trajectory | None:
-    js, img = s.js_stamps, s.img_stamps
+    js, img, wr = s.js_stamps, s.img_stamps, s.wrist_stamps
     # The first step is the first moment with both a joint state and an image of this segment.
     first_js = np.searchsorted(js, seg.start_ns, side="left")
     first_img = np.searchsorted(img, seg.start_ns, side="left")
     if first_js >= len(js) or first_img >= len(img):
         return None
     lo = max(int(js[first_js]), int(img[first_img]))
+    # A segment with wrist frames also waits for its first one, so every step has a wrist frame at or
+    # before it; a segment without any (the camera was off) keeps its steps and gets no wrist images.
+    first_wr = np.searchsorted(wr, seg.start_ns, side="left")
+    has_wrist = first_wr < len(wr) and int(wr[first_wr]) <= seg.end_ns
+    if has_wrist:
+        lo = max(lo, int(wr[first_wr]))
     if lo > seg.end_ns:
         return None
     if cfg.control_rate_hz is None:
@@ -493,6 +519,8 @@ def _build(
     )
     if not mine:
         kw["extra"] = {"source_bag": str(bag.resolve()), "start_time_ns": int(steps[0])}
+    if has_wrist:
+        kw["wrist_images"] = s.wrist_images[latest_at_or_before(wr, steps)]
     # Sim-only state, where every step has a sample (stacked per episode: object counts may differ).
     for topic, name in (
         (TOPIC_EE_POSITION, "ee_positions"),
@@ -549,6 +577,7 @@ def read_episodes(bag_dir: str | Path, config: BagReadConfig | None = None, **ov
     # Bags are ordered by receive time; header stamps may interleave differently.
     _sort_stream(streams, "js_stamps", ("js_pos", "js_vel", "js_grip"))
     _sort_stream(streams, "img_stamps", ("images",))
+    _sort_stream(streams, "wrist_stamps", ("wrist_images",))
     if not streams.cmds and not streams.raw_actions:
         raise BagError(f"{bag}: topic {cfg.command_topic} has no messages (actions cannot be recovered)")
     _stack_streams(streams)
@@ -573,6 +602,8 @@ def _stack_streams(s: _Streams) -> None:
     s.js_grip = np.asarray(s.js_grip, dtype=np.float64)
     s.img_stamps = np.asarray(s.img_stamps, dtype=np.int64)
     s.images = np.stack(s.images)
+    s.wrist_stamps = np.asarray(s.wrist_stamps, dtype=np.int64)
+    s.wrist_images = np.stack(s.wrist_images) if len(s.wrist_images) else np.zeros((0, 1, 1, 3), np.uint8)
     s.cmd_stamps = np.asarray(s.cmd_stamps, dtype=np.int64)
     s.cmds = np.stack(s.cmds) if len(s.cmds) else np.zeros((0, len(ARM_JOINT_NAMES) + 1))
     s.raw_stamps = np.asarray(s.raw_stamps, dtype=np.int64)

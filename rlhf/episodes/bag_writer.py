@@ -6,6 +6,7 @@ An episode bag holds, per control step t (all stamped with the observation time 
 |-----------------------------------------|------------------------------|-------------------------------------------|
 | `/joint_states`                         | sensor_msgs/JointState       | 7 arm joints + 2 fingers: position, velocity |
 | `/camera/color/image_raw`               | sensor_msgs/Image (rgb8)     | the frame seen before the action at t     |
+| `/wrist_camera/color/image_raw` (if present) | sensor_msgs/Image (rgb8) | the hand camera's frame at t (`Trajectory.wrist_images`) |
 | `/forward_position_controller/commands` | std_msgs/Float64MultiArray   | `[q_t + Δq_t (7, rad), g_t]`              |
 | `/rlhf/action`                          | std_msgs/Float32MultiArray   | `Trajectory.actions[t]` exactly (8)       |
 | `/rlhf/sim/...` (sim only, if present)  | std_msgs/Float32MultiArray   | ee position, object positions, contact force |
@@ -46,6 +47,7 @@ from rlhf.constants import (
     TOPIC_IMAGE,
     TOPIC_INSTRUCTION,
     TOPIC_JOINT_STATES,
+    TOPIC_WRIST_IMAGE,
 )
 from rlhf.episodes.bag_types import (
     BAG_FORMAT_VERSION,
@@ -83,6 +85,11 @@ class BagWriteConfig:
     """Topic of the arm's joint states (sensor_msgs/JointState)."""
     camera_frame_id: str = "camera_color_optical_frame"
     """`header.frame_id` of the images."""
+    wrist_image_topic: str = TOPIC_WRIST_IMAGE
+    """Topic of the hand camera's frames (sensor_msgs/Image, rgb8); written only for a trajectory
+    that has `wrist_images`."""
+    wrist_camera_frame_id: str = "wrist_camera_color_optical_frame"
+    """`header.frame_id` of the wrist images."""
     compress: bool = False
     """Compress MCAP chunks with zstd (smaller files, slower writes)."""
     start_time_ns: int | None = None
@@ -90,7 +97,7 @@ class BagWriteConfig:
     `extra["start_time_ns"]` if set, else the wall clock when writing starts."""
 
     def __post_init__(self) -> None:
-        for name in ("image_topic", "command_topic", "joint_states_topic"):
+        for name in ("image_topic", "command_topic", "joint_states_topic", "wrist_image_topic"):
             if not str(getattr(self, name)).startswith("/"):
                 raise ValueError(f"BagWriteConfig.{name} must be an absolute topic name, got {getattr(self, name)!r}")
         if self.start_time_ns is not None and self.start_time_ns < 0:
@@ -237,13 +244,16 @@ class EpisodeBagWriter:
         )
         self._write(self.config.joint_states_topic, MSG_JOINT_STATE, stamp_ns, msg)
 
-    def write_image(self, stamp_ns: int, rgb: np.ndarray) -> None:
-        """One sensor_msgs/Image, encoding rgb8; `rgb` is (H, W, 3) uint8."""
+    def write_image(self, stamp_ns: int, rgb: np.ndarray, *, wrist: bool = False) -> None:
+        """One sensor_msgs/Image, encoding rgb8; `rgb` is (H, W, 3) uint8. `wrist`: the hand camera's
+        frame, on `wrist_image_topic` with its own frame id."""
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"image must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
         h, w, _ = rgb.shape
+        cfg = self.config
+        topic, frame_id = (cfg.wrist_image_topic, cfg.wrist_camera_frame_id) if wrist else (cfg.image_topic, cfg.camera_frame_id)
         msg = self.store.types[MSG_IMAGE](
-            header=self._header(stamp_ns, self.config.camera_frame_id),
+            header=self._header(stamp_ns, frame_id),
             height=h,
             width=w,
             encoding="rgb8",
@@ -251,7 +261,7 @@ class EpisodeBagWriter:
             step=3 * w,
             data=np.ascontiguousarray(rgb).reshape(-1),
         )
-        self._write(self.config.image_topic, MSG_IMAGE, stamp_ns, msg)
+        self._write(topic, MSG_IMAGE, stamp_ns, msg)
 
     def write_command(self, stamp_ns: int, targets: np.ndarray) -> None:
         """Absolute position targets `[q + Δq (7), gripper command]` on the command topic."""
@@ -354,6 +364,12 @@ def write_episode_bag(
     bag_dir = Path(bag_dir)
     if len(traj) == 0:
         raise ValueError(f"episode {traj.episode_id!r} has no steps; nothing to write")
+    if traj.wrist_images is not None and config.wrist_image_topic == config.image_topic:
+        # Checked here, not in BagWriteConfig: a robot whose only camera is on the hand may well record
+        # it on the wrist topic. Two cameras' frames on one topic could not be told apart on reading.
+        raise ValueError(
+            f"episode {traj.episode_id!r} has wrist images but wrist_image_topic is image_topic {config.image_topic!r}"
+        )
     start_ns = config.start_time_ns
     if start_ns is None:
         start_ns = int(traj.extra.get("start_time_ns", time.time_ns()))
@@ -383,6 +399,8 @@ def write_episode_bag(
                 np.concatenate([traj.joint_velocities[t].astype(np.float64), [0.0, 0.0]]),
             )
             w.write_image(s, traj.images[t])
+            if traj.wrist_images is not None:
+                w.write_image(s, traj.wrist_images[t], wrist=True)
             w.write_command(s, np.concatenate([targets[t], traj.actions[t, len(ARM_JOINT_NAMES) :].astype(np.float64)]))
             w.write_array(TOPIC_ACTION_RAW, s, traj.actions[t], "action")
             if traj.ee_positions is not None:

@@ -192,6 +192,7 @@ class EpisodeStore:
         bag = self.bag_path(episode_id)
         cfg = BagReadConfig(
             image_topic=self.config.bag.image_topic,
+            wrist_image_topic=self.config.bag.wrist_image_topic,
             command_topic=self.config.bag.command_topic,
             joint_states_topic=self.config.bag.joint_states_topic,
             segment_by="markers",

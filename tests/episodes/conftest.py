@@ -27,18 +27,26 @@ def make_traj(
     sim_extras: bool = True,
     task: str = "reach",
     instruction: str = "reach the red cube",
+    wrist_hw: tuple[int, int] | None = None,
 ) -> Trajectory:
-    """A random but valid trajectory; images carry the step index in their red channel."""
+    """A random but valid trajectory; images carry the step index in their red channel.
+
+    `wrist_hw`: also wrist-camera frames of that size, the step index in their green channel."""
     rng = np.random.default_rng(seed)
     h, w = hw
     images = rng.integers(0, 255, (T, h, w, 3), dtype=np.uint8)
     images[:, :, :, 0] = (np.arange(T) * 9 % 256).astype(np.uint8)[:, None, None]
     kw = {}
+    if wrist_hw is not None:
+        wrist = rng.integers(0, 255, (T, *wrist_hw, 3), dtype=np.uint8)
+        wrist[:, :, :, 1] = (np.arange(T) * 7 % 256).astype(np.uint8)[:, None, None]
+        kw["wrist_images"] = wrist
     if sim_extras:
         kw = dict(
             ee_positions=rng.normal(size=(T, 3)).astype(np.float32),
             object_positions=rng.normal(size=(T, 2, 3)).astype(np.float32),
             contact_forces=rng.uniform(0, 5, T).astype(np.float32),
+            **kw,
         )
     return Trajectory(
         episode_id=episode_id or f"{seed:032x}",

@@ -172,3 +172,18 @@ def test_salvage_keeps_the_complete_chunks_of_a_cut_off_recording(tmp_path, robo
     corrupt_chunk(tmp_path / "rec2")
     with pytest.raises(BagError, match="corrupted"):
         read_episodes(tmp_path / "rec2", BagReadConfig(salvage_truncated=True))
+
+
+def test_wrist_frame_of_another_size_is_named(tmp_path, traj_factory):
+    traj = traj_factory(6, seed=2, wrist_hw=(16, 16))
+    with EpisodeBagWriter(tmp_path / "ep") as w:
+        for t in range(len(traj)):
+            stamp = NS + t * NS // 10
+            w.write_joint_state(stamp, traj.joint_names, traj.joint_positions[t], traj.joint_velocities[t])
+            w.write_image(stamp, traj.images[t])
+            # The hand camera is reconfigured half way through: its frames grow.
+            wrist = traj.wrist_images[t] if t < 3 else np.zeros((24, 16, 3), np.uint8)
+            w.write_image(stamp, wrist, wrist=True)
+            w.write_command(stamp, np.r_[traj.joint_positions[t], 0.0])
+    with pytest.raises(BagError, match=r"/wrist_camera/color/image_raw at .* image size changed from \(16, 16\) to \(24, 16\)"):
+        read_episodes(tmp_path / "ep")

@@ -156,3 +156,46 @@ def test_custom_topics_and_bad_topic(tmp_path, traj_factory):
     np.testing.assert_array_equal(back.actions, traj.actions)
     with pytest.raises(ValueError, match="image_topic"):
         BagWriteConfig(image_topic="camera")
+
+
+def test_wrist_images_roundtrip_on_their_own_topic(tmp_path, traj_factory):
+    traj = traj_factory(9, seed=7, wrist_hw=(20, 28))
+    bag = write_episode_bag(traj, tmp_path / "ep")
+    (back,) = read_episodes(bag)
+    np.testing.assert_array_equal(back.wrist_images, traj.wrist_images)
+    assert back.wrist_images.dtype == np.uint8
+    for name in ARRAYS:  # the rest of the episode is untouched by the second camera
+        np.testing.assert_array_equal(getattr(back, name), getattr(traj, name), err_msg=name)
+    # One rgb8 frame per step on the wrist topic, with the main frames' stamps and its own frame id.
+    store = episode_typestore()
+    stamps: dict[str, list[int]] = {"/camera/color/image_raw": [], "/wrist_camera/color/image_raw": []}
+    with Reader(bag) as reader:
+        for conn, ts, raw in reader.messages():
+            if conn.topic in stamps:
+                stamps[conn.topic].append(ts)
+                if conn.topic == "/wrist_camera/color/image_raw":
+                    msg = store.deserialize_cdr(raw, conn.msgtype)
+                    assert (msg.height, msg.width, msg.encoding) == (20, 28, "rgb8")
+                    assert msg.header.frame_id == "wrist_camera_color_optical_frame"
+    assert stamps["/wrist_camera/color/image_raw"] == stamps["/camera/color/image_raw"]
+    assert len(stamps["/wrist_camera/color/image_raw"]) == len(traj)
+
+
+def test_wrist_images_on_a_custom_topic_and_none_without_them(tmp_path, traj_factory):
+    traj = traj_factory(6, seed=8, wrist_hw=(16, 16), sim_extras=False)
+    bag = write_episode_bag(traj, tmp_path / "ep", wrist_image_topic="/hand/image")
+    (default_topic,) = read_episodes(bag)
+    assert default_topic.wrist_images is None  # nothing on the default wrist topic
+    (back,) = read_episodes(bag, wrist_image_topic="/hand/image")
+    np.testing.assert_array_equal(back.wrist_images, traj.wrist_images)
+
+    plain = traj_factory(6, seed=9)
+    bag = write_episode_bag(plain, tmp_path / "plain")
+    with Reader(bag) as r:
+        assert "/wrist_camera/color/image_raw" not in r.topics
+    (back,) = read_episodes(bag)
+    assert back.wrist_images is None
+    np.testing.assert_array_equal(back.images, plain.images)
+    with pytest.raises(ValueError, match="wrist_image_topic"):
+        write_episode_bag(traj, tmp_path / "same", image_topic="/hand/image", wrist_image_topic="/hand/image")
+    assert not (tmp_path / "same").exists()

@@ -96,3 +96,14 @@ def test_import_robot_bag_into_store(tmp_path, robot_bag_factory):
         # 30 Hz camera frames from the first one to the last joint state (the 16th frame comes 1 ms after it)
         assert len(back) == r.num_steps == 15
     store.close()
+
+
+def test_wrist_images_survive_the_store_on_its_bag_topic(tmp_path, traj_factory):
+    from rlhf.episodes.bag_writer import BagWriteConfig
+    from rlhf.episodes.store import StoreConfig
+
+    # A store writing the hand camera on a topic of its own reads it back from there.
+    store = EpisodeStore(tmp_path / "s", StoreConfig(write_videos=False, bag=BagWriteConfig(wrist_image_topic="/hand/rgb")))
+    traj = traj_factory(5, seed=4, wrist_hw=(12, 12))
+    store.add(traj)
+    np.testing.assert_array_equal(store.load(traj.episode_id).wrist_images, traj.wrist_images)

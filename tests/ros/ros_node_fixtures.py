@@ -29,8 +29,10 @@ def every_instruction() -> list[str]:
     return out
 
 
-def make_policy(seed: int = 0, action_std: float = 0.05):
-    """A tiny VLAPolicy whose instruction embeddings are cached (no sentence model is ever loaded)."""
+def make_policy(seed: int = 0, action_std: float = 0.05, wrist_camera: bool = False):
+    """A tiny VLAPolicy whose instruction embeddings are cached (no sentence model is ever loaded).
+
+    `wrist_camera`: one that also needs the hand camera's frame (32 px, like the scene camera's)."""
     import torch
 
     from rlhf.policy.config import PolicyConfig
@@ -41,7 +43,8 @@ def make_policy(seed: int = 0, action_std: float = 0.05):
     torch.manual_seed(seed)
     enc = InstructionEncoder(hashed_embed_fn())
     enc.encode(every_instruction())
-    cfg = PolicyConfig(**TINY_POLICY)
+    wrist = {"wrist_camera": True, "wrist_image_size": TINY_POLICY["image_size"]} if wrist_camera else {}
+    cfg = PolicyConfig(**TINY_POLICY, **wrist)
     a = cfg.action_dim
     norm = Normalizer(
         np.zeros(cfg.state_dim), np.ones(cfg.state_dim), np.zeros(a), np.full(a, action_std),

@@ -67,3 +67,23 @@ def test_a_preroll_starts_an_episode_at_a_past_stamp():
     assert np.allclose(traj.joint_positions[:, 0], [3, 4, 5, 6])
     with pytest.raises(ValueError, match="already has steps"):
         rec.adopt_steps(pre)
+
+
+def test_wrist_frames_go_with_their_steps_and_only_when_they_arrive():
+    img = np.zeros((4, 4, 3), np.uint8)
+    q = np.zeros(7)
+    plain = builder()
+    for k in range(3):
+        plain.add_step(k * 100_000_000, img, q, q, 0.08, q + 0.01, 1.0)
+    traj = plain.build()
+    assert traj.wrist_images is None and "wrist_frames_missing" not in traj.extra  # no hand camera: as before
+
+    b = builder()
+    b.add_step(0, img, q, q, 0.08, q + 0.01, 1.0)  # the hand camera's first frame is still on its way
+    for k in range(1, 4):
+        wrist = np.full((6, 5, 3), 10 * k, np.uint8)
+        b.add_step(k * 100_000_000, img, q, q, 0.08, q + 0.01, 1.0, wrist_image=wrist)
+    traj = b.build()
+    assert traj.wrist_images.shape == (4, 6, 5, 3) and traj.wrist_images.dtype == np.uint8
+    assert traj.wrist_images[:, 0, 0, 0].tolist() == [0, 10, 20, 30]
+    assert traj.extra["wrist_frames_missing"] == 1

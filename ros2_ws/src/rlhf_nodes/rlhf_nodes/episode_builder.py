@@ -5,6 +5,7 @@ received before a command are the step's observation, and the command's absolute
 action, `action = (target - q (7), gripper command)` (the inverse of the bag writer's mapping). A
 further command before the next joint state replaces the step's action (the arm's newest target).
 A step's timestamp is its joint state's stamp, so steps follow the arm's (sim or robot) clock.
+Where a hand camera publishes, its newest frame goes with each step too (`Trajectory.wrist_images`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class EpisodeBuilder:
     max_steps: int = 20000
     stamps_ns: list[int] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
+    wrist_images: list[np.ndarray | None] = field(default_factory=list)
+    """The hand camera's newest frame at each step; None where none had arrived (or there is none)."""
     qpos: list[np.ndarray] = field(default_factory=list)
     qvel: list[np.ndarray] = field(default_factory=list)
     grip: list[float] = field(default_factory=list)
@@ -50,9 +53,11 @@ class EpisodeBuilder:
 
     def add_step(
         self, stamp_ns: int, image: np.ndarray | None, q: np.ndarray | None, qd: np.ndarray | None,
-        gripper: float, target: np.ndarray, gripper_command: float,
+        gripper: float, target: np.ndarray, gripper_command: float, wrist_image: np.ndarray | None = None,
     ) -> bool:
-        """Record one command (target (7,) absolute rad) against the latest observation; False if dropped."""
+        """Record one command (target (7,) absolute rad) against the latest observation; False if dropped.
+
+        `wrist_image`: the hand camera's latest frame, if there is one; a step never waits for it."""
         if image is None or q is None or len(self.stamps_ns) >= self.max_steps:
             self.dropped += 1
             return False
@@ -65,6 +70,7 @@ class EpisodeBuilder:
             return True
         self.stamps_ns.append(int(stamp_ns))
         self.images.append(image)
+        self.wrist_images.append(wrist_image)
         self.qpos.append(np.asarray(q, np.float32))
         self.qvel.append(np.asarray(qd, np.float32))
         self.grip.append(float(gripper))
@@ -74,7 +80,7 @@ class EpisodeBuilder:
     def __len__(self) -> int:
         return len(self.stamps_ns)
 
-    _STEP_FIELDS = ("stamps_ns", "images", "qpos", "qvel", "grip", "actions")
+    _STEP_FIELDS = ("stamps_ns", "images", "wrist_images", "qpos", "qvel", "grip", "actions")
 
     def drop_before(self, stamp_ns: int) -> int:
         """Remove the steps observed before `stamp_ns` (stamps are increasing); returns how many."""
@@ -105,6 +111,20 @@ class EpisodeBuilder:
         stamps = np.asarray(self.stamps_ns, np.int64)
         size = max(img.shape for img in self.images)
         images = np.stack([img if img.shape == size else _pad(img, size) for img in self.images])
+        extra = {"start_time_ns": int(stamps[0]), "dropped_commands": int(self.dropped),
+                 "replaced_commands": int(self.replaced), "held_steps": int(self.held),
+                 "observations_received": int(self.observations)}
+        wrist_images = None
+        frames = [w for w in self.wrist_images if w is not None]
+        if frames:
+            # Steps before the hand camera's first frame get a black one (counted), rather than the
+            # episode losing them or its wrist view: a camera starting late is not a failed episode.
+            wsize = max(w.shape for w in frames)
+            wrist_images = np.stack([
+                np.zeros(wsize, np.uint8) if w is None else w if w.shape == wsize else _pad(w, wsize)
+                for w in self.wrist_images
+            ])
+            extra["wrist_frames_missing"] = len(self.wrist_images) - len(frames)
         return Trajectory(
             episode_id=self.episode_id,
             task=self.task,
@@ -116,13 +136,12 @@ class EpisodeBuilder:
             gripper=np.asarray(self.grip, np.float32),
             actions=np.stack(self.actions),
             ee_positions=None if ee_fn is None else np.asarray(ee_fn(np.stack(self.qpos)), np.float32),
+            wrist_images=wrist_images,
             joint_names=tuple(self.joint_names),
             source=self.source,
             policy_version=self.policy_version,
             success=success,
-            extra={"start_time_ns": int(stamps[0]), "dropped_commands": int(self.dropped),
-                   "replaced_commands": int(self.replaced), "held_steps": int(self.held),
-                   "observations_received": int(self.observations)},
+            extra=extra,
         )
 
 

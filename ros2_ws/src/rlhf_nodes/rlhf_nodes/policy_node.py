@@ -2,9 +2,10 @@
 
 Each tick (`control_hz`; by default on the steady clock in a thread of its own, or through a ROS
 timer with `tick_source: ros_timer`, which follows /clock under use_sim_time): take the newest joint state and
-camera frame (skipped, and counted, if either is older than `max_obs_age_s`), ask the policy for
-an action (7 joint deltas + gripper), and publish it as ABSOLUTE targets, as a ros2_control arm
-takes them:
+camera frame (skipped, and counted, if either is older than `max_obs_age_s`; a policy trained with
+a wrist camera also gets the newest hand-camera frame from `wrist_image_topic`, watched alike: none
+yet or a stale one holds the arm too), ask the policy for an action (7 joint deltas + gripper),
+and publish it as ABSOLUTE targets, as a ros2_control arm takes them:
 - 'forward': std_msgs/Float64MultiArray [q + dq (7), gripper] (gripper optional);
 - 'trajectory': a short smooth trajectory_msgs/JointTrajectory chunk: the policy's predicted chunk
   of actions accumulated from q, one point per control period, with positions, velocities (central
@@ -78,6 +79,8 @@ class PolicyNode(Node):
         self._load_lock = threading.Lock()  # one load at a time; ticks never take it
         self._js: tuple[float, np.ndarray, np.ndarray, float] | None = None  # t, q, qd, gripper
         self._img: tuple[float, np.ndarray] | None = None
+        self._wrist: tuple[float, np.ndarray] | None = None
+        self._wrist_sub = None  # created when the first policy that needs the wrist camera is loaded
         self.instruction = self.cfg.instruction
         self.tick = 0
         self.skipped: dict[str, int] = {"stale": 0, "no_policy": 0, "no_instruction": 0, "error": 0, "estop": 0}
@@ -130,6 +133,23 @@ class PolicyNode(Node):
         if img is not None:
             self._img = (time.monotonic(), img)
 
+    def wrist_image_callback(self, msg: Image) -> None:
+        img = image_to_array(msg)
+        if img is not None:
+            self._wrist = (time.monotonic(), img)
+
+    def _subscribe_wrist_camera(self) -> None:
+        """Subscribe to the hand camera, once; only a policy trained with it needs its frames.
+
+        Called before such a policy is swapped in, so its first ticks hold until a frame arrives
+        (the watchdog) rather than running without one. Policies without a wrist camera never cause
+        the subscription, so their node is the same as before there was one."""
+        if self._wrist_sub is None:
+            self._wrist_sub = self.create_subscription(
+                Image, self.cfg.wrist_image_topic, self.wrist_image_callback, qos.SENSOR
+            )
+            self.get_logger().info(f"policy uses the wrist camera: subscribed to {self.cfg.wrist_image_topic}")
+
     def instruction_callback(self, msg: String) -> None:
         if msg.data and msg.data != self.instruction:
             self.instruction = msg.data
@@ -174,6 +194,8 @@ class PolicyNode(Node):
                 self.get_logger().error(f"checkpoint {uri} rejected, keeping {self.running.version if self.running else 'none'}: {e}")
                 return False, str(e)
             head_sha = file_sha256(path / "head.pt") if head_only else _head_sha(new)
+            if new.config.wrist_camera:
+                self._subscribe_wrist_camera()
             self.running = Running(new, version, head_sha)  # the swap: one reference assignment
             self.get_logger().info(f"now running {version} (loaded in {1e3 * (time.perf_counter() - t0):.0f} ms)")
             return True, f"loaded {version} from {path}"
@@ -234,12 +256,18 @@ class PolicyNode(Node):
         t_start = time.monotonic()
         self.tick += 1
         running = self.running  # read once: a swap during this tick takes effect at the next
-        js, img = self._js, self._img
+        js, img, wrist = self._js, self._img, self._wrist
         if self.estopped:
             return self._skip("estop")
         if running is None:
             return self._skip("no_policy")
-        if js is None or img is None or t_start - min(js[0], img[0]) > self.cfg.max_obs_age_s:
+        # The streams this policy sees: a wrist-camera policy is as blind without its hand frame as
+        # without the scene frame, so the watchdog holds on either being missing or stale.
+        streams = [js, img, wrist] if running.policy.config.wrist_camera else [js, img]
+        if any(x is None for x in streams):
+            return self._skip("stale")
+        oldest = min(x[0] for x in streams)
+        if t_start - oldest > self.cfg.max_obs_age_s:
             return self._skip("stale")
         if not self.instruction:
             return self._skip("no_instruction")
@@ -251,6 +279,8 @@ class PolicyNode(Node):
             "gripper": np.array([grip], np.float32),
             "instruction": self.instruction,
         }
+        if running.policy.config.wrist_camera:
+            obs["wrist_image"] = wrist[1]
         try:
             if self.cfg.command_interface == "forward":
                 action = np.asarray(running.policy.select_action(obs, deterministic=self.cfg.deterministic), np.float64)
@@ -265,7 +295,7 @@ class PolicyNode(Node):
         t_end = time.monotonic()
         status = {
             "tick": self.tick, "version": running.version, "head_sha256": running.head_sha256,
-            "action": [round(float(a), 6) for a in action], "obs_age_ms": 1e3 * (t_start - min(js[0], img[0])),
+            "action": [round(float(a), 6) for a in action], "obs_age_ms": 1e3 * (t_start - oldest),
             "infer_ms": 1e3 * (t_end - t_start), "t": t_start, "skipped": self.skipped,
             "skipped_periods": self.skipped_periods,
         }

@@ -2,7 +2,8 @@
 
 `~/start_episode` (rlhf_msgs/StartEpisode) opens a recording; from then on every command the arm
 is sent (the controller topics, i.e. after the safety filter) becomes one step, paired with the
-newest joint state and camera frame (rlhf_nodes.episode_builder). `~/end_episode` builds the
+newest joint state and camera frame (rlhf_nodes.episode_builder), and the hand camera's newest frame
+when one publishes on `wrist_image_topic` (the episode's wrist images; without it there are none). `~/end_episode` builds the
 Trajectory, hands it to `EpisodeStore.add` (all or nothing), answers with the stored episode's
 rlhf_msgs/EpisodeInfo and publishes it on /episodes/recorded.
 
@@ -59,6 +60,7 @@ class RecorderNode(Node):
         self._preroll = self._new_preroll()
         self._js: tuple[int, np.ndarray, np.ndarray, float] | None = None
         self._img: np.ndarray | None = None
+        self._wrist: np.ndarray | None = None
         self._gripper_command = 1.0
         self._last_target: np.ndarray | None = None
         self.instruction = ""
@@ -67,6 +69,10 @@ class RecorderNode(Node):
         self.pub_info = self.create_publisher(EpisodeInfo, self.cfg.episode_topic, qos.RELIABLE)
         self.create_subscription(JointState, self.cfg.joint_states_topic, self.joint_states_callback, qos.SENSOR)
         self.create_subscription(Image, self.cfg.image_topic, self.image_callback, qos.SENSOR)
+        # Subscribed whenever it is a topic of its own: whether the arm has a hand camera shows by its
+        # frames arriving. A hand camera that is the only camera (image_topic) is not recorded twice.
+        if self.cfg.wrist_image_topic != self.cfg.image_topic:
+            self.create_subscription(Image, self.cfg.wrist_image_topic, self.wrist_image_callback, qos.SENSOR)
         self.create_subscription(Float64MultiArray, self.cfg.forward_command_topic, self.forward_callback,
                                  qos.RELIABLE)
         self.create_subscription(JointTrajectory, self.cfg.trajectory_command_topic, self.trajectory_callback,
@@ -122,7 +128,8 @@ class RecorderNode(Node):
                 due = js[0] - rec.stamps_ns[-1] >= 0.75 * self.cfg.control_period_s * 1e9
             else:
                 due = rec.start_ns is not None and js[0] >= rec.start_ns
-            if due and rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command):
+            if due and rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command,
+                                    self._wrist):
                 rec.held += 1
                 self._trim_preroll()
 
@@ -130,6 +137,11 @@ class RecorderNode(Node):
         img = image_to_array(msg)
         if img is not None:
             self._img = img
+
+    def wrist_image_callback(self, msg: Image) -> None:
+        img = image_to_array(msg)
+        if img is not None:
+            self._wrist = img
 
     def instruction_callback(self, msg: String) -> None:
         self.instruction = msg.data
@@ -176,7 +188,7 @@ class RecorderNode(Node):
                 rec.dropped += 1
                 return
             self._last_target = np.asarray(target, np.float64)
-            rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command)
+            rec.add_step(js[0], self._img, js[1], js[2], js[3], target, self._gripper_command, self._wrist)
             self._trim_preroll()
 
     # ------------------------------------------------------------------ services

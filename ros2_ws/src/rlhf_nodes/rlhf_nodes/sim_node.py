@@ -1,7 +1,9 @@
 """sim_node: the PyBullet Panda (rlhf_sim/Panda-v0) behind the topics of a ros2_control arm.
 
 Publishes /joint_states, /camera/color/image_raw + camera_info (sensor-data QoS) and /clock (sim
-time; faster than real time with `real_time_factor` > 1). Takes commands like a ros2_control arm:
+time; faster than real time with `real_time_factor` > 1). With `sim.wrist_camera` on, also the hand
+camera's frames on /wrist_camera/color/image_raw + camera_info (`wrist_image_topic`,
+`wrist_camera_info_topic`), stamped like the scene camera's. Takes commands like a ros2_control arm:
 
 - /forward_position_controller/commands (std_msgs/Float64MultiArray): ABSOLUTE joint targets, 7
   values, optionally an 8th = gripper command in [-1, 1].
@@ -65,6 +67,11 @@ class SimNode(Node):
         self.pub_js = self.create_publisher(JointState, self.cfg.joint_states_topic, qos.SENSOR)
         self.pub_img = self.create_publisher(Image, self.cfg.image_topic, qos.SENSOR)
         self.pub_info = self.create_publisher(CameraInfo, self.cfg.camera_info_topic, qos.SENSOR)
+        self.pub_wrist_img = self.pub_wrist_info = None
+        if self.sim_cfg.wrist_camera:
+            # Only with the camera on: a topic that never carries a frame would look like a dead camera.
+            self.pub_wrist_img = self.create_publisher(Image, self.cfg.wrist_image_topic, qos.SENSOR)
+            self.pub_wrist_info = self.create_publisher(CameraInfo, self.cfg.wrist_camera_info_topic, qos.SENSOR)
         self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.cfg.publish_clock else None
         self.pub_instr = self.create_publisher(String, self.cfg.instruction_topic, qos.LATCHED)
         self.pub_status = self.create_publisher(String, "~/status", qos.RELIABLE)
@@ -78,6 +85,7 @@ class SimNode(Node):
         self.get_logger().info(
             f"sim_node: task {self.sim_cfg.task}, {self.sim_cfg.control_hz:g} Hz control, "
             f"x{self.cfg.real_time_factor:g} real time, {self.sim_cfg.image_size}px camera"
+            + (f", {self.sim_cfg.wrist_image_size}px wrist camera" if self.sim_cfg.wrist_camera else "")
         )
 
     # ------------------------------------------------------------------ episodes
@@ -213,13 +221,20 @@ class SimNode(Node):
         img = np.asarray(obs["image"])
         self.pub_img.publish(array_to_image(img, stamp, self.cfg.camera_frame_id))
         self.pub_info.publish(self._camera_info(img.shape[0], img.shape[1], stamp))
+        if self.pub_wrist_img is not None:
+            wrist = np.asarray(obs["wrist_image"])
+            self.pub_wrist_img.publish(array_to_image(wrist, stamp, self.cfg.wrist_camera_frame_id))
+            self.pub_wrist_info.publish(self._camera_info(
+                wrist.shape[0], wrist.shape[1], stamp, self.cfg.wrist_camera_frame_id, self.sim_cfg.wrist_camera_fov_deg))
 
-    def _camera_info(self, h: int, w: int, stamp) -> CameraInfo:
+    def _camera_info(self, h: int, w: int, stamp, frame_id: str | None = None, fov_deg: float | None = None) -> CameraInfo:
+        """Pinhole intrinsics of the scene camera, or of another (the wrist camera) given its frame and FOV."""
         info = CameraInfo()
         info.header.stamp = stamp
-        info.header.frame_id = self.cfg.camera_frame_id
+        info.header.frame_id = self.cfg.camera_frame_id if frame_id is None else frame_id
         info.height, info.width = h, w
-        fy = (h / 2.0) / math.tan(math.radians(self.sim_cfg.camera_fov_deg) / 2.0)
+        fov = self.sim_cfg.camera_fov_deg if fov_deg is None else fov_deg
+        fy = (h / 2.0) / math.tan(math.radians(fov) / 2.0)
         info.distortion_model = "plumb_bob"
         info.d = [0.0] * 5
         info.k = [fy, 0.0, w / 2.0, 0.0, fy, h / 2.0, 0.0, 0.0, 1.0]
