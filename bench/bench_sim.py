@@ -118,6 +118,7 @@ def throughput(args: argparse.Namespace) -> None:
         ("full Panda meshes + static bg cache", {"lowpoly_visuals": False}),
         ("low-poly arm, no bg cache", {"cache_static_background": False}),
         ("full Panda meshes, no bg cache (before)", {"lowpoly_visuals": False, "cache_static_background": False}),
+        ("shipped + 64 px wrist camera", {"wrist_camera": True}),
     ]
     for size in (96, 128):
         for label, kw in variants:

@@ -7,11 +7,12 @@ Layout written (one chunk, one file per kind; `info.json` declares the size limi
     meta/tasks.parquet                           task (index) -> task_index
     meta/episodes/chunk-000/file-000.parquet     per episode: length, tasks, row range, video time range
     data/chunk-000/file-000.parquet              one row per frame
-    videos/<video_key>/chunk-000/file-000.mp4    all episodes' frames back to back
+    videos/<video_key>/chunk-000/file-000.mp4    all episodes' frames back to back, one folder per camera
 
 Frame features: `observation.state` = 7 joint positions, 7 joint velocities, gripper (15, float32);
 `action` = 7 joint-position deltas (rad) + gripper command (8, float32); the camera as a video
-feature; `next.done`. LeRobot's clock is frame_index / fps, so every episode must run at the
+feature (`observation.image`, and `observation.images.wrist` where the episodes have a wrist camera);
+`next.done`. LeRobot's clock is frame_index / fps, so every episode must run at the
 dataset's fps (checked): our episodes are recorded at a fixed control rate.
 """
 
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from rlhf.atomic import atomic_write_json
-from rlhf.constants import ACTION, ARM_JOINT_NAMES, OBS_IMAGE, OBS_STATE
+from rlhf.constants import ACTION, ARM_JOINT_NAMES, OBS_IMAGE, OBS_STATE, OBS_WRIST_IMAGE
 from rlhf.episodes.video import VideoConfig, VideoEncoder
 from rlhf.trajectory import Trajectory
 
@@ -52,6 +53,8 @@ class LeRobotExportConfig:
     """Largest relative deviation of an episode's median step from 1/fps before it is refused."""
     video_key: str = OBS_IMAGE
     """Feature name of the camera stream."""
+    wrist_video_key: str = OBS_WRIST_IMAGE
+    """Feature name of the wrist camera's stream (written when the first episode has wrist frames)."""
     robot_type: str = "franka_panda"
     """`robot_type` in info.json."""
     crf: int = 23
@@ -68,8 +71,11 @@ class LeRobotExportConfig:
             raise ValueError(f"LeRobotExportConfig.fps must be > 0, got {self.fps}")
         if not 0 < self.fps_tolerance < 1:
             raise ValueError(f"LeRobotExportConfig.fps_tolerance must be in (0, 1), got {self.fps_tolerance}")
-        if not self.video_key.startswith("observation."):
-            raise ValueError(f"LeRobotExportConfig.video_key must start with 'observation.', got {self.video_key!r}")
+        for name in ("video_key", "wrist_video_key"):
+            if not getattr(self, name).startswith("observation."):
+                raise ValueError(f"LeRobotExportConfig.{name} must start with 'observation.', got {getattr(self, name)!r}")
+        if self.video_key == self.wrist_video_key:
+            raise ValueError(f"LeRobotExportConfig.video_key and wrist_video_key are both {self.video_key!r}")
         if self.keyframe_interval < 1:
             raise ValueError(f"LeRobotExportConfig.keyframe_interval must be >= 1, got {self.keyframe_interval}")
 
@@ -130,6 +136,75 @@ def _merge_image_stats(total: _Stats | None, ep: _Stats) -> _Stats:
     return total
 
 
+class _VideoStream:
+    """One camera's video file: every episode's frames back to back, its frame size and statistics."""
+
+    def __init__(self, key: str, file: Path, cfg: LeRobotExportConfig) -> None:
+        self.key, self.file, self.cfg = key, file, cfg
+        self.encoder: VideoEncoder | None = None
+        self.shape: tuple[int, int] | None = None
+        self.stats: _Stats | None = None
+        self.t = 0.0
+
+    def check(self, frames: np.ndarray, episode_id: str, fps: float) -> None:
+        """Open the file on the first episode; refuse an episode whose frames have another size."""
+        h, w = frames.shape[1:3]
+        if self.shape is None:
+            self.shape = (h, w)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.encoder = VideoEncoder(
+                self.file,
+                w,
+                h,
+                VideoConfig(codec="h264", crf=self.cfg.crf, keyframe_interval=self.cfg.keyframe_interval),
+                rate=Fraction(fps).limit_denominator(1000),
+                time_base=Fraction(1, 1000) if float(fps) != int(fps) else Fraction(1, int(fps) * 10),
+            )
+        elif (h, w) != self.shape:
+            raise ValueError(
+                f"episode {episode_id!r} has {w}x{h} {self.key} frames, the dataset {self.shape[1]}x{self.shape[0]}"
+            )
+
+    def add(self, frames: np.ndarray, fps: float) -> tuple[float, float, dict]:
+        """Append an episode's frames; returns its (from, to) time in the file and its frame stats."""
+        assert self.encoder is not None and self.shape is not None
+        start = self.t
+        for i in range(len(frames)):
+            self.encoder.add(frames[i], start + i / fps)
+        self.t = start + len(frames) / fps
+        ep = _image_stats(frames)
+        per_episode = _image_stats_json(ep, self.shape[0] * self.shape[1])
+        self.stats = _merge_image_stats(self.stats, ep)
+        return start, self.t, per_episode
+
+    def close(self) -> None:
+        if self.encoder is not None:
+            self.encoder.close()
+            self.encoder = None
+
+    def abort(self) -> None:
+        if self.encoder is not None:
+            self.encoder.abort()
+            self.encoder = None
+
+    def feature(self, fps: float) -> dict:
+        assert self.shape is not None
+        h, w = self.shape
+        return {
+            **_feature("video", [h + h % 2, w + w % 2, 3], ["height", "width", "channels"]),
+            "info": {
+                "video.height": h + h % 2,
+                "video.width": w + w % 2,
+                "video.codec": "h264",
+                "video.pix_fmt": "yuv420p",
+                "video.is_depth_map": False,
+                "video.fps": fps,
+                "video.channels": 3,
+                "has_audio": False,
+            },
+        }
+
+
 def _tasks_table(tasks: dict[str, int]) -> pa.Table:
     """meta/tasks.parquet: LeRobot reads it with pandas, expecting the task text as the index."""
     names = sorted(tasks, key=tasks.get)
@@ -174,19 +249,19 @@ def export_lerobot(
     shutil.rmtree(work, ignore_errors=True)
     (work / "data/chunk-000").mkdir(parents=True)
     (work / "meta/episodes/chunk-000").mkdir(parents=True)
-    video_file = work / VIDEO_PATH.format(video_key=cfg.video_key, chunk_index=0, file_index=0)
-    video_file.parent.mkdir(parents=True)
+
+    def stream(key: str) -> _VideoStream:
+        return _VideoStream(key, work / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0), cfg)
 
     fps: float | None = cfg.fps
-    encoder: VideoEncoder | None = None
+    # The cameras: the scene camera always; the wrist camera when the first episode has one, and then
+    # every episode must (a dataset's features are the same in every frame).
+    streams: list[_VideoStream] = []
     tasks: dict[str, int] = {}
     data_writer: pq.ParquetWriter | None = None
     ep_rows: list[dict] = []
     stats = {k: _Stats() for k in (OBS_STATE, ACTION, "timestamp", "frame_index", "episode_index", "index", "task_index")}
-    img_stats: _Stats | None = None
-    shape: tuple[int, int] | None = None
     total = 0
-    video_t = 0.0
     try:
         bar = tqdm(episodes, total=num_episodes, desc="export lerobot", unit="ep", disable=not cfg.progress)
         for ep_index, traj in enumerate(bar):
@@ -201,19 +276,18 @@ def export_lerobot(
                     f"episode {traj.episode_id!r} runs at {1 / step:.3f} Hz, not the dataset's {fps} fps; "
                     "export episodes of one control rate together (or set fps)"
                 )
-            h, w = traj.images.shape[1:3]
-            if shape is None:
-                shape = (h, w)
-                encoder = VideoEncoder(
-                    video_file,
-                    w,
-                    h,
-                    VideoConfig(codec="h264", crf=cfg.crf, keyframe_interval=cfg.keyframe_interval),
-                    rate=Fraction(fps).limit_denominator(1000),
-                    time_base=Fraction(1, 1000) if float(fps) != int(fps) else Fraction(1, int(fps) * 10),
+            if not streams:
+                streams.append(stream(cfg.video_key))
+                if traj.wrist_images is not None:
+                    streams.append(stream(cfg.wrist_video_key))
+            cameras = [traj.images] + ([traj.wrist_images] if len(streams) > 1 else [])
+            if len(streams) > 1 and traj.wrist_images is None:
+                raise ValueError(
+                    f"episode {traj.episode_id!r} has no wrist camera frames, but the dataset's first episode has: "
+                    "export episodes with and without a wrist camera separately"
                 )
-            elif (h, w) != shape:
-                raise ValueError(f"episode {traj.episode_id!r} has {w}x{h} images, the dataset {shape[1]}x{shape[0]}")
+            for st, frames in zip(streams, cameras, strict=True):
+                st.check(frames, traj.episode_id, fps)
             task_text = traj.instruction or traj.task
             task_index = tasks.setdefault(task_text, len(tasks))
 
@@ -239,15 +313,14 @@ def export_lerobot(
                 data_writer = pq.ParquetWriter(work / DATA_PATH.format(chunk_index=0, file_index=0), table.schema)
             data_writer.write_table(table)
 
-            # 2. frames -> the shared video, starting where the previous episode ended
-            assert encoder is not None
-            from_ts = video_t
-            for i in range(n):
-                encoder.add(traj.images[i], from_ts + i / fps)
-            video_t = from_ts + n / fps
+            # 2. frames -> each camera's shared video, starting where the previous episode ended
+            per_ep = {}
+            spans = {}
+            for st, frames in zip(streams, cameras, strict=True):
+                from_ts, to_ts, per_ep[st.key] = st.add(frames, fps)
+                spans[st.key] = (from_ts, to_ts)
 
             # 3. statistics, per episode and overall
-            per_ep = {}
             for key, values in (
                 (OBS_STATE, state),
                 (ACTION, action),
@@ -261,10 +334,6 @@ def export_lerobot(
                 st.add(values)
                 stats[key].add(values)
                 per_ep[key] = st.to_json()
-            ep_img = _image_stats(traj.images)
-            per_ep[cfg.video_key] = _image_stats_json(ep_img, h * w)
-            img_stats = _merge_image_stats(img_stats, ep_img)
-
             row = {
                 "episode_index": ep_index,
                 "tasks": [task_text],
@@ -273,10 +342,6 @@ def export_lerobot(
                 "data/file_index": 0,
                 "dataset_from_index": total,
                 "dataset_to_index": total + n,
-                f"videos/{cfg.video_key}/chunk_index": 0,
-                f"videos/{cfg.video_key}/file_index": 0,
-                f"videos/{cfg.video_key}/from_timestamp": from_ts,
-                f"videos/{cfg.video_key}/to_timestamp": video_t,
                 "meta/episodes/chunk_index": 0,
                 "meta/episodes/file_index": 0,
                 "rlhf/episode_id": traj.episode_id,
@@ -284,6 +349,9 @@ def export_lerobot(
                 "rlhf/source": traj.source,
                 "rlhf/success": traj.success,
             }
+            for key, (from_ts, to_ts) in spans.items():
+                row.update({f"videos/{key}/chunk_index": 0, f"videos/{key}/file_index": 0,
+                            f"videos/{key}/from_timestamp": from_ts, f"videos/{key}/to_timestamp": to_ts})  # fmt: skip
             for key, st in per_ep.items():
                 for name, val in st.items():
                     row[f"stats/{key}/{name}"] = val
@@ -291,9 +359,9 @@ def export_lerobot(
             total += n
         if not ep_rows:
             raise ValueError("no episodes to export")
-        assert encoder is not None and data_writer is not None and fps is not None and shape is not None
-        encoder.close()
-        encoder = None
+        assert data_writer is not None and fps is not None
+        for st in streams:
+            st.close()
         data_writer.close()
         data_writer = None
 
@@ -301,26 +369,15 @@ def export_lerobot(
         pq.write_table(pa.Table.from_pylist(ep_rows), work / EPISODES_PATH.format(chunk_index=0, file_index=0))
         pq.write_table(_tasks_table(tasks), work / "meta/tasks.parquet")
         all_stats = {k: st.to_json() for k, st in stats.items()}
-        all_stats[cfg.video_key] = _image_stats_json(img_stats, shape[0] * shape[1])
+        for st in streams:
+            assert st.stats is not None and st.shape is not None
+            all_stats[st.key] = _image_stats_json(st.stats, st.shape[0] * st.shape[1])
         atomic_write_json(work / "meta/stats.json", all_stats)
-        h, w = shape
         scalar = lambda dtype: _feature(dtype, [1], None)  # noqa: E731
         features = {
             OBS_STATE: _feature("float32", [len(STATE_NAMES)], STATE_NAMES),
             ACTION: _feature("float32", [len(ACTION_NAMES)], ACTION_NAMES),
-            cfg.video_key: {
-                **_feature("video", [h + h % 2, w + w % 2, 3], ["height", "width", "channels"]),
-                "info": {
-                    "video.height": h + h % 2,
-                    "video.width": w + w % 2,
-                    "video.codec": "h264",
-                    "video.pix_fmt": "yuv420p",
-                    "video.is_depth_map": False,
-                    "video.fps": fps,
-                    "video.channels": 3,
-                    "has_audio": False,
-                },
-            },
+            **{st.key: st.feature(fps) for st in streams},
             "next.done": scalar("bool"),
             "timestamp": scalar("float32"),
             "frame_index": scalar("int64"),
@@ -347,8 +404,8 @@ def export_lerobot(
             },
         )
     except BaseException:
-        if encoder is not None:
-            encoder.abort()
+        for st in streams:
+            st.abort()
         if data_writer is not None:
             data_writer.close()
         shutil.rmtree(work, ignore_errors=True)

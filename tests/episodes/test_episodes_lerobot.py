@@ -76,3 +76,31 @@ def test_export_refuses_mixed_rates_and_leaves_nothing(tmp_path, traj_factory):
     with pytest.raises(FileExistsError):
         export_lerobot(trajs[:1], tmp_path / "ds", LeRobotExportConfig(progress=False))
     export_lerobot(trajs[:1], tmp_path / "ds", LeRobotExportConfig(progress=False, overwrite=True))
+
+
+def test_wrist_camera_is_a_second_video_feature(tmp_path, traj_factory):
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+
+    def with_wrist(t):
+        return dataclasses.replace(t, wrist_images=rng.integers(0, 255, (len(t), 16, 16, 3), dtype=np.uint8))
+
+    trajs = [with_wrist(traj_factory(8, seed=1)), with_wrist(traj_factory(5, seed=2))]
+    out = export_lerobot(trajs, tmp_path / "ds", LeRobotExportConfig(progress=False))
+    feats = json.loads((out / "meta/info.json").read_text())["features"]
+    assert feats["observation.images.wrist"]["shape"] == [16, 16, 3] and feats["observation.image"]["shape"] == [24, 32, 3]
+    video = probe_video(out / "videos/observation.images.wrist/chunk-000/file-000.mp4")
+    assert video.num_frames == 13 and (video.width, video.height) == (16, 16)
+    eps = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert eps[1]["videos/observation.images.wrist/from_timestamp"] == pytest.approx(0.8)
+    assert eps[1]["videos/observation.image/to_timestamp"] == pytest.approx(1.3)
+    stats = json.loads((out / "meta/stats.json").read_text())
+    wrist_mean = np.concatenate([t.wrist_images for t in trajs]).reshape(-1, 3).mean(0) / 255.0
+    np.testing.assert_allclose(np.array(stats["observation.images.wrist"]["mean"]).ravel(), wrist_mean, atol=1e-9)
+    # A dataset's features are the same in every frame: an episode without the wrist view is refused.
+    with pytest.raises(ValueError, match="no wrist camera frames"):
+        export_lerobot([trajs[0], traj_factory(4, seed=3)], tmp_path / "ds2", LeRobotExportConfig(progress=False))
+    assert not (tmp_path / "ds2").exists() and not (tmp_path / "ds2.partial").exists()
+    plain = export_lerobot([traj_factory(4, seed=3)], tmp_path / "ds3", LeRobotExportConfig(progress=False))
+    assert "observation.images.wrist" not in json.loads((plain / "meta/info.json").read_text())["features"]
