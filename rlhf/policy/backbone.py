@@ -61,6 +61,7 @@ class Backbone(nn.Module):
         self.transformer = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.out_dim = d
+        self.wrist_dropout = config.wrist_dropout
 
     def forward(
         self,
@@ -80,7 +81,15 @@ class Backbone(nn.Module):
         img = self.image_encoder(images, ins) + self.type_emb[0]  # (B, N_img, d), FiLM-conditioned
         parts = [self.readout.expand(b, -1, -1), ins.unsqueeze(1) + self.type_emb[1],
                  self.state_proj(state).unsqueeze(1) + self.type_emb[2], img]  # fmt: skip
+        mask = None
         if self.wrist_encoder is not None:
-            parts.append(self.wrist_encoder(wrist_images, ins) + self.wrist_type_emb)
+            wrist = self.wrist_encoder(wrist_images, ins) + self.wrist_type_emb
+            parts.append(wrist)
+            if self.training and self.wrist_dropout > 0:
+                # Hide the wrist tokens of a random subset of samples (True = ignored by attention).
+                n_before = sum(p.shape[1] for p in parts[:-1])
+                hidden = torch.rand(b, device=wrist.device) < self.wrist_dropout
+                mask = torch.zeros(b, n_before + wrist.shape[1], dtype=torch.bool, device=wrist.device)
+                mask[:, n_before:] = hidden.unsqueeze(1)
         tokens = torch.cat(parts, dim=1)
-        return self.norm(self.transformer(tokens)[:, 0])
+        return self.norm(self.transformer(tokens, src_key_padding_mask=mask)[:, 0])

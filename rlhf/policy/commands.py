@@ -81,6 +81,8 @@ def _add_bc_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wrist-camera", action="store_true",
                    help="also see the camera on the hand (demos recorded with `rlhf demos --wrist-camera`)")
     p.add_argument("--wrist-image-size", type=int, default=None, help="wrist camera input size, pixels")
+    p.add_argument("--wrist-dropout", type=float, default=0.0,
+                   help="training only: fraction of samples that see no wrist tokens (the scene camera must carry them)")
     p.add_argument("--multiscale-keypoints", action="store_true",
                    help="read spatial-softmax keypoints from every conv block's map, not only the last, coarse one")
     p.add_argument("--image-shift", type=int, default=None,
@@ -224,7 +226,7 @@ def _bc_train(args: argparse.Namespace) -> int:
     # The policy remembers the sim config of its demos, so evaluation sees the same camera.
     pcfg = PolicyConfig(**shape, use_joint_velocities=not args.no_velocities,
                         use_gripper_reading=not args.no_gripper_reading, ee_features=args.ee_features,
-                        wrist_camera=args.wrist_camera, multiscale_keypoints=args.multiscale_keypoints, extra={"task": task, "sim_config": sim_config})  # fmt: skip
+                        wrist_camera=args.wrist_camera, wrist_dropout=args.wrist_dropout, multiscale_keypoints=args.multiscale_keypoints, extra={"task": task, "sim_config": sim_config})  # fmt: skip
     final_episodes = args.final_eval_episodes if args.final_eval_episodes is not None else args.eval_episodes
 
     def eval_fn(policy, final: bool) -> dict[str, float]:

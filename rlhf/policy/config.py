@@ -45,6 +45,10 @@ class PolicyConfig:
     back of the hand. Needs demos recorded with `rlhf demos --wrist-camera`."""
     wrist_image_size: int = 64
     """Wrist frames are resized to wrist_image_size x wrist_image_size before their CNN."""
+    wrist_dropout: float = 0.0
+    """Training only: the fraction of samples whose wrist tokens are hidden from the transformer (a
+    key-padding mask), so the scene camera alone must carry the task there and the wrist view can
+    only refine it. 0: off. Inference and frozen-backbone RL always see the wrist tokens."""
     d_model: int = 64
     """Width of the fusion transformer (and of the backbone's feature vector)."""
     n_heads: int = 4
@@ -139,6 +143,8 @@ class PolicyConfig:
             )
         if not (isinstance(self.temporal_ensemble, (int, float)) and self.temporal_ensemble >= 0):
             raise ValueError(f"PolicyConfig.temporal_ensemble must be a number >= 0, got {self.temporal_ensemble!r}")
+        if not 0.0 <= self.wrist_dropout < 1.0:
+            raise ValueError(f"PolicyConfig.wrist_dropout must be in [0, 1), got {self.wrist_dropout}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"PolicyConfig.dropout must be in [0, 1), got {self.dropout}")
         if not self.log_std_min < self.log_std_init < self.log_std_max:
@@ -164,7 +170,7 @@ class PolicyConfig:
 
     # Fields that do not change the network's shape or meaning, so a checkpoint may differ in them.
     NON_STRUCTURAL: ClassVar[tuple[str, ...]] = (
-        "deterministic", "n_action_steps", "temporal_ensemble", "extra", "dropout",
+        "deterministic", "n_action_steps", "temporal_ensemble", "extra", "dropout", "wrist_dropout",
     )
 
     def structural_diff(self, other: PolicyConfig) -> list[str]:

@@ -260,3 +260,25 @@ def test_wrist_camera_policy_reads_the_wrist_frames():
         plain.backbone(*plain.prepare(make_batch()), torch.zeros(4, 3, 16, 16))
     with pytest.raises(ValueError, match="wrist_image_size"):
         PolicyConfig(**{**TINY, "wrist_camera": True, "wrist_image_size": 20})
+
+
+def test_wrist_dropout_hides_the_wrist_view_in_training_only():
+    from rlhf.constants import OBS_WRIST_IMAGE
+
+    policy = make_policy(wrist_camera=True, wrist_image_size=16, wrist_dropout=0.9)
+    batch = make_batch(b=64)
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.rand(64, 3, 16, 16, generator=g), torch.rand(64, 3, 16, 16, generator=g)
+    policy.train()
+    torch.manual_seed(0)
+    fa = policy.features({**batch, OBS_WRIST_IMAGE: a})
+    torch.manual_seed(0)  # the same samples hidden
+    fb = policy.features({**batch, OBS_WRIST_IMAGE: b})
+    same = torch.isclose(fa, fb, atol=1e-6).all(1)
+    assert 0.75 < same.float().mean() < 1.0  # ~90 % of the samples never saw their wrist frames
+    policy.eval()
+    same = torch.isclose(policy.features({**batch, OBS_WRIST_IMAGE: a}), policy.features({**batch, OBS_WRIST_IMAGE: b}),
+                         atol=1e-6).all(1)  # fmt: skip
+    assert not same.any()
+    with pytest.raises(ValueError, match="wrist_dropout"):
+        PolicyConfig(**{**TINY, "wrist_dropout": 1.0})
