@@ -92,7 +92,8 @@ class SimConfig:
     wrist_camera: bool = False
     """Also render a camera on the hand ("wrist_image" observation), looking past the fingertips as a
     hand-mounted camera on a real Panda does. It sees the object between the fingers where the scene
-    camera sees the back of the hand. Off by default: it costs ~1.7 ms per step at 64 px."""
+    camera sees the back of the hand. Off by default: with it the env steps at 176 instead of 334 steps/s
+    (96 px scene camera, 64 px wrist camera, bench/bench_sim.py)."""
     wrist_image_size: int = 64
     """Wrist camera image height and width, pixels (square)."""
     wrist_camera_fov_deg: float = 70.0
