@@ -321,8 +321,7 @@ def _collect(reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str,
     cmd_index = {n: i for i, n in enumerate(cfg.command_joint_names)}
     n_arm = len(cfg.joint_names)
     js_index_cache: dict[tuple[str, ...], tuple[np.ndarray, list[int]]] = {}
-    image_shape: tuple[int, ...] | None = None
-    wrist_shape: tuple[int, ...] | None = None
+    frame_shapes: dict[str, tuple[int, ...]] = {}  # per camera ("img", "wrist"): its first frame's shape
     wanted = [c for cs in conns.values() for c in cs]
     total = sum(getattr(c, "msgcount", 0) for c in wanted) or None
     stream = tqdm(
@@ -354,22 +353,14 @@ def _collect(reader, bag: Path, cfg: BagReadConfig) -> tuple[_Streams, dict[str,
             s.js_pos.append(pos[arm_idx])
             s.js_vel.append(vel[arm_idx] if vel.shape[0] == len(names) else np.zeros(n_arm))
             s.js_grip.append(float(sum(pos[i] for i in finger_idx)))
-        elif kind == "img":
+        elif kind in ("img", "wrist"):
             img = _decode_image(msg, conn.msgtype, where)
-            if image_shape is None:
-                image_shape = img.shape
-            elif img.shape != image_shape:
-                raise BagError(f"{where}: image size changed from {image_shape[:2]} to {img.shape[:2]}")
-            s.img_stamps.append(_stamp(msg, log_ns, cfg.use_header_stamps))
-            s.images.append(img)
-        elif kind == "wrist":
-            img = _decode_image(msg, conn.msgtype, where)
-            if wrist_shape is None:
-                wrist_shape = img.shape
-            elif img.shape != wrist_shape:
-                raise BagError(f"{where}: image size changed from {wrist_shape[:2]} to {img.shape[:2]}")
-            s.wrist_stamps.append(_stamp(msg, log_ns, cfg.use_header_stamps))
-            s.wrist_images.append(img)
+            first = frame_shapes.setdefault(kind, img.shape)
+            if img.shape != first:
+                raise BagError(f"{where}: image size changed from {first[:2]} to {img.shape[:2]}")
+            stamps, frames = (s.img_stamps, s.images) if kind == "img" else (s.wrist_stamps, s.wrist_images)
+            stamps.append(_stamp(msg, log_ns, cfg.use_header_stamps))
+            frames.append(img)
         elif kind == "cmd":
             data = np.asarray(msg.data, dtype=np.float64)
             need = max(cmd_index[n] for n in cfg.joint_names) + 1

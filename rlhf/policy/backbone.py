@@ -26,19 +26,10 @@ class Backbone(nn.Module):
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__()
         d = config.d_model
-        self.image_encoder = ImageEncoder(
-            config.image_size,
-            config.cnn_channels,
-            config.image_tokens_side,
-            d,
-            stem_stride=config.stem_stride,
-            group_norm=config.cnn_group_norm,
-            multiscale_keypoints=config.multiscale_keypoints,
-        )
-        self.wrist_encoder: ImageEncoder | None = None
-        if config.wrist_camera:
-            self.wrist_encoder = ImageEncoder(
-                config.wrist_image_size,
+
+        def image_encoder(size: int) -> ImageEncoder:
+            return ImageEncoder(
+                size,
                 config.cnn_channels,
                 config.image_tokens_side,
                 d,
@@ -46,6 +37,11 @@ class Backbone(nn.Module):
                 group_norm=config.cnn_group_norm,
                 multiscale_keypoints=config.multiscale_keypoints,
             )
+
+        self.image_encoder = image_encoder(config.image_size)
+        self.wrist_encoder: ImageEncoder | None = None
+        if config.wrist_camera:
+            self.wrist_encoder = image_encoder(config.wrist_image_size)
             # Its own type embedding (a separate parameter, so checkpoints without a wrist camera keep
             # their (3, d) `type_emb`).
             self.wrist_type_emb = nn.Parameter(torch.randn(d) * 0.02)
