@@ -127,19 +127,20 @@ class BCDataset:
 
     def batch(self, indices: torch.Tensor, shift: int = 0, generator: torch.Generator | None = None) -> dict:
         """Batch dict for step `indices` (B,): images (B, 3, S, S) in [0, 1], ACTION (B, C, 8)."""
-        images = self.frames(indices).float().div_(255.0)
-        if shift > 0:
-            images = random_shift(images, shift, generator)
+
+        def camera(wrist: bool) -> torch.Tensor:
+            images = self.frames(indices, wrist).float().div_(255.0)
+            return random_shift(images, shift, generator) if shift > 0 else images
+
         batch = {
-            OBS_IMAGE: images,
+            OBS_IMAGE: camera(wrist=False),
             OBS_STATE: self.states[indices],
             OBS_INSTRUCTION_EMB: self.embeddings[self.instruction_index[indices]],
             ACTION: self.actions[self.chunk_index[indices]],
             ACTION_IS_PAD: self.chunk_pad[indices],
         }
         if self._wrist_frames is not None:
-            wrist = self.frames(indices, wrist=True).float().div_(255.0)
-            batch[OBS_WRIST_IMAGE] = random_shift(wrist, shift, generator) if shift > 0 else wrist
+            batch[OBS_WRIST_IMAGE] = camera(wrist=True)
         if self.aux_targets is not None:
             batch[AUX_OBJECT_OFFSETS] = self.aux_targets[indices]
         return batch
