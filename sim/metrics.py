@@ -33,7 +33,12 @@ IDLE_SPEED_MPS = 0.01  # grasp point slower than this = idle (hesitating)
 W_PROGRESS = 10.0  # per unit of task potential (m)
 W_SUCCESS = 5.0  # once, on the step that succeeded
 W_TIME = 0.3  # per second of episode
-W_JERK = 2e-4  # per (m/s^3)^2 · s
+# Sized so that the smoothness the teacher is meant to prefer can decide a comparison between policies,
+# not only between demonstrator styles: a 25 % cut of a reach BC policy's jerk (mean squared jerk
+# ~5.6 (m/s^3)^2 over ~2 s) is worth one control step of time (W_TIME * 0.1 s). The first value, 2e-4,
+# made that cut worth 0.0006, 2 % of a step, so no gold ordering could prefer it (bench/results/rl.md,
+# stop 17). Measured per style in docs/gold_metrics.md.
+W_JERK = 1e-2  # per (m/s^3)^2 · s
 W_SPEED = 0.5  # per squared relative excess of speed over SAFE_SPEED_MPS near an object
 W_FORCE = 1.0  # per FORCE_SCALE_N of contact force above COLLISION_FORCE_N
 W_LIMIT = 2.0  # per rad of joint-limit margin below SAFE_MARGIN_RAD
