@@ -364,6 +364,20 @@ def summarise(evals: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def per_seed(evals: dict[str, list[Any]]) -> dict[str, Any]:
+    """The evaluation seed by seed (gold return, success, jerk per policy), so that a subset of the
+    seeds, or another comparison than `summarise`'s, can be read back without rolling out again."""
+    from sim.metrics import gold_metrics, gold_step_rewards
+
+    out: dict[str, Any] = {"seeds": [900_000 + i for i in range(len(next(iter(evals.values()), [])))]}
+    for name, trajs in evals.items():
+        m = [gold_metrics(t) for t in trajs]
+        out[name] = {"gold_return": [float(gold_step_rewards(t).sum()) for t in trajs],
+                     "success": [float(x["success"]) for x in m],
+                     "mean_squared_jerk": [float(x["mean_squared_jerk"]) for x in m]}
+    return out
+
+
 def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, log=print) -> dict[str, Any]:
     """Run (or resume) every stage; returns the summary and writes it to work_dir/summary.json."""
     import torch
@@ -407,8 +421,8 @@ def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, lo
     t0 = time.perf_counter()
     evals = {name: _evaluate(cfg, bc, head, name) for name, head in heads.items()}
     timer.add("evaluate", t0)
-    summary = {"config": cfg.__dict__, "results": summarise(evals), "seconds": timer.seconds,
-               "labels": len(triples)}
+    summary = {"config": cfg.__dict__, "results": summarise(evals), "per_seed": per_seed(evals),
+               "seconds": timer.seconds, "labels": len(triples)}
     loop_triples = work / "ppo_rlhf" / "triples.jsonl"
     if cfg.rlhf_rounds and loop_triples.exists():
         summary["labels_after_rlhf_rounds"] = sum(1 for line in loop_triples.read_text().splitlines() if line.strip())

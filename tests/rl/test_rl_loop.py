@@ -64,7 +64,7 @@ def test_same_start_pairs_share_a_window():
 
 def test_experiment_summary_pairs_by_seed_and_reports_fraction_of_gold_gain(monkeypatch):
     import sim.metrics
-    from rlhf.rl.experiment import summarise
+    from rlhf.rl.experiment import per_seed, summarise
 
     class Tr:
         def __init__(self, gold, success, jerk):
@@ -81,6 +81,10 @@ def test_experiment_summary_pairs_by_seed_and_reports_fraction_of_gold_gain(monk
     assert s["ppo_rlhf"]["win_rate_vs_bc"] == 0.75 and s["ppo_gold"]["win_rate_vs_bc"] == 1.0
     assert s["ppo_rlhf"]["fraction_of_gold_gain"] == 0.25  # (1 - 0.5) / (2.5 - 0.5)
     assert s["ppo_rlhf"]["jerk_change_vs_bc"] == -0.5 and s["ppo_gold"]["success_change_points"] == 50.0
+    seeds = per_seed(evals)
+    assert seeds["seeds"] == [900_000, 900_001]
+    assert seeds["ppo_rlhf"] == {"gold_return": [1.0, 1.0], "success": [1.0, 0.0], "mean_squared_jerk": [2.0, 2.0]}
+    assert seeds["bc"]["gold_return"] == [0.0, 1.0]
 
 
 def test_acceptance_experiment_config_checks_the_rounds_split():
