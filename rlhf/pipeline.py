@@ -242,7 +242,8 @@ class _Annotation:
             self.gold[t.episode_id] = gold_step_rewards(t)
             self.axes[t.episode_id] = gold_axis_scores(t)
             video = self.episode_store.root / self.episode_store.get(t.episode_id).video_path
-            rows.append(record_from_trajectory(t, video, gold_axes=self.axes[t.episode_id]))
+            wrist = self.episode_store.wrist_video_path(t.episode_id)  # None without a wrist camera
+            rows.append(record_from_trajectory(t, video, gold_axes=self.axes[t.episode_id], wrist_video_path=wrist))
             self.registered.add(t.episode_id)
         if rows:
             self.store.add_episodes(rows)

@@ -60,6 +60,8 @@ class EpisodeIn(_Strict):
     num_steps: int = Field(ge=1, le=10_000_000)
     fps: float = Field(gt=0, le=1000)
     gold_axes: dict[AxisName, float] | None = None
+    wrist_video_url: str | None = Field(default=None, max_length=2000, description="wrist camera, same clock")
+    wrist_video_path: str | None = Field(default=None, max_length=4000)
 
 
 class EpisodesIn(_Strict):

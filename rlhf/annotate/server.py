@@ -2,7 +2,8 @@
 
 Annotators reach the page by a token link `/annotate?token=...&campaign=...`; the page (and the
 scripted teacher) talk to the same JSON API with the token as a Bearer header. Campaign management
-needs the admin token. Videos are served with HTTP Range support so browsers can seek.
+needs the admin token. Videos (the scene camera's, and the wrist camera's where an episode has one)
+are served with HTTP Range support so browsers can seek.
 
     app = create_app(PreferenceStore("prefs.sqlite"), admin_token="...")
     uvicorn.run(app, host="127.0.0.1", port=8600)
@@ -21,7 +22,13 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from rlhf.annotate.episode_source import VIDEO_ROUTE, served_video_url
+from rlhf.annotate.episode_source import (
+    VIDEO_ROUTE,
+    WRIST_VIDEO_ROUTE,
+    check_wrist_clock,
+    served_video_url,
+    served_wrist_video_url,
+)
 from rlhf.annotate.schemas import AnnotatorIn, CampaignIn, EpisodesIn, LabelIn, PairsIn
 from rlhf.constants import PREFERENCE_AXES
 from rlhf.prefs.campaign import CampaignConfig
@@ -52,6 +59,14 @@ class ServerConfig:
             raise ValueError(f"ServerConfig.port must be in [0, 65535], got {self.port}")
         if not self.host:
             raise ValueError("ServerConfig.host must be non-empty")
+
+
+def _page_url(url: str | None, route: str, served: str, token: str) -> str | None:
+    """The URL the page's <video> loads: one served here carries the token (<video> cannot send
+    headers); an external one is passed on as it is."""
+    if url is None:
+        return None
+    return f"{served}?token={token}" if url.startswith(route) else url
 
 
 def _token_of(request: Request) -> str | None:
@@ -115,16 +130,22 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get(VIDEO_ROUTE + "{episode_id}")
-    def video(episode_id: str, request: Request, who: Annotator = Depends(user)) -> FileResponse:
-        ep = store.episode(episode_id)
-        if not ep.video_path or not os.path.isfile(ep.video_path):
-            raise HTTPException(404, f"episode {episode_id!r} has no local video file")
-        if root is not None and not Path(ep.video_path).resolve().is_relative_to(root):
-            raise HTTPException(403, f"episode {episode_id!r}: its video is outside the served video folder")
+    def stream(episode_id: str, path: str | None, what: str) -> FileResponse:
+        if not path or not os.path.isfile(path):
+            raise HTTPException(404, f"episode {episode_id!r} has no local {what} file")
+        if root is not None and not Path(path).resolve().is_relative_to(root):
+            raise HTTPException(403, f"episode {episode_id!r}: its {what} is outside the served video folder")
         # FileResponse answers Range requests with 206 Partial Content (browsers need it to seek).
-        media_type = "video/webm" if ep.video_path.endswith(".webm") else "video/mp4"
-        return FileResponse(ep.video_path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+        media_type = "video/webm" if path.endswith(".webm") else "video/mp4"
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get(VIDEO_ROUTE + "{episode_id}")
+    def video(episode_id: str, who: Annotator = Depends(user)) -> FileResponse:
+        return stream(episode_id, store.episode(episode_id).video_path, "video")
+
+    @app.get(WRIST_VIDEO_ROUTE + "{episode_id}")
+    def wrist_video(episode_id: str, who: Annotator = Depends(user)) -> FileResponse:
+        return stream(episode_id, store.episode(episode_id).wrist_video_path, "wrist-camera video")
 
     # ------------------------------------------------------------------ annotator API
     @app.get("/api/me")
@@ -148,13 +169,14 @@ def create_app(
         sides = {}
         for ep_id, seg, is_a in ((pair.episode_a, pair.segment_a, True), (pair.episode_b, pair.segment_b, False)):
             ep = store.episode(ep_id)
-            url = ep.video_url
-            if url.startswith(VIDEO_ROUTE):  # served here: <video> cannot send headers, so the token rides along
-                url = f"{served_video_url(ep.episode_id)}?token={token}"
             side = "left" if is_a == pair.a_on_left else "right"
             sides[side] = {
                 "episode_id": ep.episode_id,
-                "video_url": url,
+                "video_url": _page_url(ep.video_url, VIDEO_ROUTE, served_video_url(ep.episode_id), token),
+                # Same clock as video_url (one frame per step); null: the episode has no wrist camera.
+                "wrist_video_url": _page_url(
+                    ep.wrist_video_url, WRIST_VIDEO_ROUTE, served_wrist_video_url(ep.episode_id), token
+                ),
                 "fps": ep.fps,
                 "start_step": seg[0],
                 "stop_step": seg[1],
@@ -233,10 +255,13 @@ def create_app(
             url = e.video_url or (served_video_url(e.episode_id) if e.video_path else None)
             if url is None:
                 raise HTTPException(422, f"episode {e.episode_id!r} needs video_url or video_path")
+            wrist_url = e.wrist_video_url or (served_wrist_video_url(e.episode_id) if e.wrist_video_path else None)
+            check_wrist_clock(e.episode_id, e.video_path, e.wrist_video_path)  # ValueError -> 422, naming it
             records.append(
                 EpisodeRecord(
                     episode_id=e.episode_id, task=e.task, instruction=e.instruction, video_url=url,
                     video_path=e.video_path, num_steps=e.num_steps, fps=e.fps, gold_axes=e.gold_axes,
+                    wrist_video_url=wrist_url, wrist_video_path=e.wrist_video_path,
                 )
             )
         return {"added": store.add_episodes(records, replace=body.replace)}

@@ -142,6 +142,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         info = rec.to_json()
         info["bag_abspath"] = str(store.root / rec.bag_path)
         info["video_abspath"] = str(store.root / rec.video_path) if rec.video_path else ""
+        info["wrist_video_abspath"] = str(store.root / rec.wrist_video_path) if rec.wrist_video_path else ""
     print(json.dumps(info, indent=2, sort_keys=True))
     return 0
 

@@ -39,6 +39,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX episodes_policy ON episodes (policy_version);
     ALTER TABLE episodes ADD COLUMN extra_json TEXT NOT NULL DEFAULT '{}';
     """,
+    # 2 -> 3: the wrist camera's video, where an episode has one ('' for rows written before, as for
+    # episodes without a wrist camera).
+    """
+    ALTER TABLE episodes ADD COLUMN wrist_video_path TEXT NOT NULL DEFAULT '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -60,6 +65,7 @@ class EpisodeRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # gold metrics where known
     extra: dict[str, Any] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)  # seconds since the epoch
+    wrist_video_path: str = ""  # the wrist camera's video, on the main video's clock; '' when none
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +85,7 @@ _COLUMNS = {
     "metrics": "metrics_json",
     "extra": "extra_json",
     "created_at": "created_at",
+    "wrist_video_path": "wrist_video_path",
 }
 
 

@@ -5,6 +5,7 @@ Layout under `root`:
     index.sqlite               the EpisodeIndex (paths in it are relative to root)
     bags/<episode_id>/         one rosbag2 folder (MCAP) per episode
     videos/<episode_id>.mp4    browser-playable main-camera video (+ .frames.json sidecar)
+    videos/wrist/<episode_id>.mp4  the wrist camera's video on the same clock, for episodes that have one
     pairs/<a>__<b>.mp4         side-by-side pair videos made on demand for annotation
     .staging/                  work in progress; emptied as each add finishes or fails
 
@@ -29,7 +30,14 @@ from tqdm import tqdm
 from rlhf.episodes.bag_reader import BagError, BagReadConfig, read_episodes
 from rlhf.episodes.bag_writer import BagWriteConfig, write_episode_bag
 from rlhf.episodes.index import EpisodeIndex, EpisodeRecord
-from rlhf.episodes.video import VideoConfig, make_pair_video, sidecar_path, write_video
+from rlhf.episodes.video import (
+    VideoConfig,
+    check_wrist_frames,
+    make_pair_video,
+    sidecar_path,
+    write_video,
+    write_wrist_video,
+)
 from rlhf.trajectory import Trajectory
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -44,7 +52,8 @@ class StoreConfig:
     video: VideoConfig = field(default_factory=VideoConfig)
     """Video encoding (codec, quality)."""
     write_videos: bool = True
-    """Write a browser-playable video per episode (the annotation page needs it)."""
+    """Write a browser-playable video per episode (the annotation page needs it), and a second one
+    of the wrist camera for episodes that have wrist frames."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.bag, BagWriteConfig):
@@ -102,9 +111,23 @@ class EpisodeStore:
         rel = self.index.get(episode_id).video_path
         return self.root / rel if rel else None
 
+    def wrist_video_path(self, episode_id: str) -> Path | None:
+        """The wrist camera's video, or None when the episode has none."""
+        rel = self.index.get(episode_id).wrist_video_path
+        return self.root / rel if rel else None
+
+    @staticmethod
+    def _wrist_video_rel(video_rel: Path) -> Path:
+        # A subfolder rather than a name suffix: ids may contain dots, so "<id>.wrist.mp4" could be
+        # another episode's main video.
+        return video_rel.parent / "wrist" / video_rel.name
+
     # ------------------------------------------------------------------ write
     def add(self, traj: Trajectory) -> EpisodeRecord:
-        """Store one episode (bag + video + index row), all or nothing; returns its index row.
+        """Store one episode (bag + video(s) + index row), all or nothing; returns its index row.
+
+        With `write_videos`, an episode with `wrist_images` also gets a wrist-camera video on the
+        main video's clock (`EpisodeRecord.wrist_video_path`).
 
         Raises KeyError if the id is already stored, ValueError if it is not usable as a file name.
         """
@@ -119,8 +142,11 @@ class EpisodeStore:
             raise KeyError(f"episode {eid!r} is already in the store {self.root}")
         bag_rel = Path("bags") / eid
         video_rel = Path("videos") / f"{eid}{self.config.video.suffix}" if self.config.write_videos else None
+        wrist_rel = self._wrist_video_rel(video_rel) if video_rel and traj.wrist_images is not None else None
         if (self.root / bag_rel).exists():
             raise KeyError(f"{self.root / bag_rel} exists but is not indexed; remove it or re-import it")
+        if wrist_rel:  # before anything is written (the bag writer would stop at a missing frame)
+            check_wrist_frames(eid, traj.wrist_images, len(traj))
         staging = self.root / ".staging" / f"{eid}.{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
         moved: list[Path] = []
@@ -130,15 +156,18 @@ class EpisodeStore:
             write_episode_bag(traj, staging / "bag", config=self.config.bag, video_uri=video_uri, bag_uri=bag_uri)
             if video_rel:
                 write_video(traj.images, traj.timestamps, staging / video_rel.name, self.config.video)
+            if wrist_rel:  # same timestamps as the main video: one clock for both on the page
+                write_wrist_video(eid, traj.wrist_images, traj.timestamps, staging / "wrist" / wrist_rel.name, self.config.video)
             _fsync_tree(staging)  # durable before they become visible
-            # Move into place: the video (and its sidecar) first, the bag last, the index row after.
-            if video_rel:
-                for src, dst in (
-                    (staging / video_rel.name, self.root / video_rel),
-                    (sidecar_path(staging / video_rel.name), sidecar_path(self.root / video_rel)),
-                ):
-                    os.replace(src, dst)
-                    moved.append(dst)
+            # Move into place: the videos (and their sidecars) first, the bag last, the index row after.
+            videos = [(staging / video_rel.name, self.root / video_rel)] if video_rel else []
+            if wrist_rel:
+                (self.root / wrist_rel).parent.mkdir(parents=True, exist_ok=True)
+                videos.append((staging / "wrist" / wrist_rel.name, self.root / wrist_rel))
+            for src, dst in videos:
+                for frm, to in ((src, dst), (sidecar_path(src), sidecar_path(dst))):
+                    os.replace(frm, to)
+                    moved.append(to)
             os.rename(staging / "bag", self.root / bag_rel)
             moved.append(self.root / bag_rel)
             record = EpisodeRecord(
@@ -154,6 +183,7 @@ class EpisodeStore:
                 success=traj.success,
                 metrics={k: float(v) for k, v in traj.metrics.items()},
                 extra={k: v for k, v in traj.extra.items() if k in ("source_bag", "start_time_ns")},
+                wrist_video_path=wrist_rel.as_posix() if wrist_rel else "",
             )
             self.index.add(record)
             return record
@@ -173,8 +203,9 @@ class EpisodeStore:
         self.index.remove(episode_id)
         shutil.rmtree(self.root / rec.bag_path, ignore_errors=True)
         stale = list((self.root / "pairs").glob(f"{episode_id}__*")) + list((self.root / "pairs").glob(f"*__{episode_id}.*"))
-        if rec.video_path:
-            stale += [self.root / rec.video_path, sidecar_path(self.root / rec.video_path)]
+        for rel in (rec.video_path, rec.wrist_video_path):
+            if rel:
+                stale += [self.root / rel, sidecar_path(self.root / rel)]
         for p in stale:
             if p.exists():
                 p.unlink()

@@ -3,7 +3,9 @@
 Each frame keeps its episode time: frame i is shown at `timestamps[i] - timestamps[0]` (millisecond
 presentation stamps, so irregular control steps stay where they happened). A JSON sidecar next to
 the video (`<name>.frames.json`) holds the exact frame times and, for pair videos, which control
-step of each episode every frame shows, so an annotation page can map `currentTime` to steps.
+step of each episode every frame shows, so an annotation page can map `currentTime` to steps. An
+episode's wrist-camera video (`write_wrist_video`) is written from the same timestamps, so it has the
+scene video's frame count and frame times and plays on the same clock (`check_same_clock`).
 
 MP4s are yuv420p H.264 with the index at the front (`+faststart`) so a browser starts playing before
 the whole file has arrived. Odd frame sizes are padded by one edge pixel (yuv420p needs even sizes).
@@ -11,6 +13,7 @@ the whole file has arrived. Odd frame sizes are padded by one edge pixel (yuv420
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -212,6 +215,69 @@ def write_video(
     )
     atomic_write_json(sidecar_path(path), {**asdict(info), "time_origin_s": float(timestamps[0]), **(sidecar_extra or {})})
     return info
+
+
+def check_wrist_frames(episode_id: str, wrist_images: np.ndarray | None, num_steps: int) -> None:
+    """Raise ValueError naming the episode unless there is one wrist-camera frame per step."""
+    if wrist_images is None:
+        raise ValueError(f"episode {episode_id!r}: has no wrist-camera frames to encode")
+    if len(wrist_images) != num_steps:
+        raise ValueError(
+            f"episode {episode_id!r}: {len(wrist_images)} wrist-camera frames but {num_steps} steps "
+            "(the wrist video must have one frame per scene-video frame)"
+        )
+
+
+def write_wrist_video(
+    episode_id: str,
+    wrist_images: np.ndarray | None,
+    timestamps: np.ndarray,
+    path: str | Path,
+    config: VideoConfig | None = None,
+) -> VideoInfo:
+    """Encode an episode's wrist-camera frames (T, h, w, 3) uint8 on its scene video's clock.
+
+    Frame i is shown at `timestamps[i] - timestamps[0]`, exactly like the scene video written from
+    the same `timestamps`, so the two files have one frame count, one fps and one set of frame times
+    and a page can play them from a single clock. Raises ValueError naming the episode when there is
+    no wrist frame per step.
+    """
+    check_wrist_frames(episode_id, wrist_images, len(timestamps))
+    return write_video(wrist_images, timestamps, path, config, sidecar_extra={"episode_id": episode_id, "camera": "wrist"})
+
+
+def read_sidecar(video_path: str | Path) -> dict | None:
+    """The `.frames.json` sidecar written next to a video by `write_video`, or None when there is none."""
+    p = sidecar_path(video_path)
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{p}: unreadable frame sidecar ({e})") from e
+
+
+def check_same_clock(episode_id: str, scene_path: str | Path, wrist_path: str | Path, *, tol_s: float = 1e-3) -> None:
+    """Raise ValueError naming the episode when its wrist video does not run on its scene video's clock.
+
+    Compares the two sidecars (frame count, then frame times); videos without sidecars (made
+    elsewhere) cannot be checked without decoding them, so they pass.
+    """
+    scene, wrist = read_sidecar(scene_path), read_sidecar(wrist_path)
+    if scene is None or wrist is None:
+        return
+    if int(scene["num_frames"]) != int(wrist["num_frames"]):
+        raise ValueError(
+            f"episode {episode_id!r}: the wrist video {wrist_path} has {wrist['num_frames']} frames but the "
+            f"scene video {scene_path} has {scene['num_frames']}"
+        )
+    diff = np.abs(np.asarray(scene["frame_times"], float) - np.asarray(wrist["frame_times"], float))
+    if diff.size and float(diff.max()) > tol_s:
+        i = int(diff.argmax())
+        raise ValueError(
+            f"episode {episode_id!r}: the wrist video {wrist_path} shows frame {i} at {wrist['frame_times'][i]:.3f} s, "
+            f"the scene video at {scene['frame_times'][i]:.3f} s (the two must share one clock)"
+        )
 
 
 def probe_video(path: str | Path) -> VideoInfo:

@@ -113,6 +113,12 @@ MIGRATIONS: tuple[str, ...] = (
         n_repeat = (SELECT COUNT(*) FROM assignments a JOIN pairs p ON p.id = a.pair_id WHERE p.kind = 'repeat'
                     AND a.campaign_id = enrolments.campaign_id AND a.annotator_id = enrolments.annotator_id);
     """,
+    # 3: an optional second camera per episode (the wrist camera), shown beside the scene video; NULL
+    # for episodes registered before and for episodes without one.
+    """
+    ALTER TABLE episodes ADD COLUMN wrist_video_url TEXT;
+    ALTER TABLE episodes ADD COLUMN wrist_video_path TEXT;
+    """,
 )
 
 

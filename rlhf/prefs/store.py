@@ -71,6 +71,11 @@ class EpisodeRecord:
     """Local MP4 file the server streams (with HTTP Range) when video_url is '/videos/<id>'."""
     gold_axes: dict[str, float] | None = None
     """Gold per-axis scores (higher is better) where known; used for known answers of gold pairs."""
+    wrist_video_url: str | None = None
+    """The wrist camera's video on the same clock as video_url ('/wrist-videos/<id>' or an absolute
+    URL); None when the episode has no wrist camera."""
+    wrist_video_path: str | None = None
+    """Local file the server streams when wrist_video_url is '/wrist-videos/<id>'."""
 
     def __post_init__(self) -> None:
         if not self.episode_id:
@@ -83,6 +88,9 @@ class EpisodeRecord:
             unknown = set(self.gold_axes) - set(PREFERENCE_AXES)
             if unknown:
                 raise StoreError(f"episode {self.episode_id!r}: gold_axes has unknown axes {sorted(unknown)}")
+        if self.wrist_video_path and not self.wrist_video_url:
+            # A path alone would never reach the page: the page loads URLs.
+            raise StoreError(f"episode {self.episode_id!r}: wrist_video_path is set but wrist_video_url is not")
 
 
 @dataclass(frozen=True)
@@ -326,6 +334,8 @@ class PreferenceStore:
                 float(e.fps),
                 int(e.num_steps),
                 json.dumps(e.gold_axes) if e.gold_axes is not None else None,
+                e.wrist_video_url,
+                e.wrist_video_path,
             )
             for e in episodes
         ]
@@ -334,7 +344,7 @@ class PreferenceStore:
             try:
                 conn.executemany(
                     f"{verb} INTO episodes (id, task, instruction, video_url, video_path, duration, fps,"
-                    " num_steps, gold_axes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " num_steps, gold_axes, wrist_video_url, wrist_video_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             except sqlite3.IntegrityError as e:
@@ -785,6 +795,8 @@ def _episode_from_row(row: sqlite3.Row) -> EpisodeRecord:
         duration=row["duration"],
         video_path=row["video_path"],
         gold_axes=json.loads(row["gold_axes"]) if row["gold_axes"] else None,
+        wrist_video_url=row["wrist_video_url"],
+        wrist_video_path=row["wrist_video_path"],
     )
 
 

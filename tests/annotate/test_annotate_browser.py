@@ -5,6 +5,7 @@ Needs /usr/bin/chromium (installed by the project's set-up: `bash scripts/instal
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -12,6 +13,7 @@ import pytest
 from annotate_helpers import episodes_for
 
 from rlhf.annotate.background import BackgroundServer
+from rlhf.annotate.episode_source import served_wrist_video_url
 from rlhf.annotate.server import create_app
 from rlhf.constants import PREFERENCE_AXES
 from rlhf.prefs.campaign import CampaignConfig
@@ -52,7 +54,13 @@ def site(tmp_path_factory, video_dir):
     store.create_campaign(CampaignConfig("calib", name="Calibration", calibration_size=1, qualification_threshold=0.0))
     store.add_pair("calib", "ep0", "ep1", kind="calibration", known_label=LABEL_A,
                    known_axes={a: LABEL_A for a in PREFERENCE_AXES}, a_on_left=True)
-    tokens = {name: store.add_annotator(name) for name in ("sync", "keys", "calib")}
+    # An episode with a wrist camera (its wrist video: another clip of the same length and rate).
+    wrist_ep = dataclasses.replace(episodes_for(video_dir)[2], episode_id="epw", wrist_video_url=served_wrist_video_url("epw"),
+                                   wrist_video_path=str(video_dir / "ep3.mp4"))
+    store.add_episodes([wrist_ep])
+    store.create_campaign(CampaignConfig("wrist", name="Wrist camera", calibration_size=0, gold_rate=0, repeat_rate=0))
+    store.add_pair("wrist", "epw", "ep1", (5, 35), (0, 30), a_on_left=True)
+    tokens = {name: store.add_annotator(name) for name in ("sync", "keys", "calib", "wrist")}
     with BackgroundServer(create_app(store, admin_token="adm")) as srv:
         yield srv, store, tokens
     store.close()
@@ -134,6 +142,33 @@ def test_videos_start_together_and_stay_within_a_frame(browser, site, tmp_path):
     x = _state(page)
     assert abs(x["left"] - x["right"]) < 1e-3 and abs(x["clock"] * FPS - round(x["clock"] * FPS)) < 1e-6, x
     page.screenshot(path=str(tmp_path / "annotate.png"))
+    assert not errors, errors
+    page.close()
+
+
+def test_wrist_view_follows_its_scene_video(browser, site):
+    page, errors = _open(browser, site, "wrist")
+    page.wait_for_function("document.getElementById('wrist-left').readyState >= 2", timeout=20_000)
+    assert page.is_visible("#wrist-left") and not page.is_visible("#wrist-right")
+    s = _state(page)
+    assert s["wristRight"] is None and s["wristLeft"] == pytest.approx(0, abs=1e-3)
+    page.click("#btn-play")
+    samples = []
+    for _ in range(12):
+        samples.append(_state(page))
+        time.sleep(0.05)
+    assert all(not x["wristLeftPaused"] for x in samples[2:])
+    assert max(abs(x["wristLeft"] - x["left"]) for x in samples) < FRAME
+    assert samples[-1]["wristLeft"] > 0.2  # actually playing
+    page.evaluate("(() => { const s = document.getElementById('seek'); s.value = '2.0';"
+                  " s.dispatchEvent(new Event('input')); })()")
+    time.sleep(0.3)
+    x = _state(page)
+    assert abs(x["wristLeft"] - x["left"]) < FRAME and x["wristLeft"] >= 2.0 - FRAME, x
+    page.keyboard.press(" ")
+    _settle(page, "!s.running && s.leftPaused && s.wristLeftPaused")
+    x = _state(page)
+    assert abs(x["wristLeft"] - x["left"]) < 1e-3 and abs(x["left"] - x["right"]) < 1e-3, x
     assert not errors, errors
     page.close()
 

@@ -63,12 +63,33 @@ def test_migrates_a_version_1_database(tmp_path):
     conn.commit()
     conn.close()
     idx = EpisodeIndex(path)
-    assert idx.schema_version == SCHEMA_VERSION == 2
+    assert idx.schema_version == SCHEMA_VERSION == 3
     old = idx.get("old1")
     assert (old.source, old.success, old.metrics, old.extra) == ("robot", None, {"time_s": 3.0}, {})
+    assert old.wrist_video_path == ""  # rows from before the wrist camera have none
     names = {r[1] for r in idx._conn.execute("PRAGMA index_list(episodes)")}
     assert {"episodes_task", "episodes_policy"} <= names
     idx.close()
+
+
+def test_a_version_2_database_opens_and_takes_wrist_videos(tmp_path):
+    # An index written before the wrist camera's column existed (schema 2, the last shipped one).
+    path = tmp_path / "v2.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version = 2;")
+    conn.execute(
+        "INSERT INTO episodes VALUES ('old2', 'reach', 'go', '', 'sim', '{}', 1, 2.0, 20, 'bags/old2',"
+        " 'videos/old2.mp4', 5.0, '{}')"
+    )
+    conn.commit()
+    conn.close()
+    with EpisodeIndex(path) as idx:
+        assert idx.schema_version == SCHEMA_VERSION
+        old = idx.get("old2")
+        assert (old.video_path, old.wrist_video_path) == ("videos/old2.mp4", "")
+        idx.add(rec(1, wrist_video_path="videos/wrist/ep001.mp4"))
+        assert idx.get("ep001").wrist_video_path == "videos/wrist/ep001.mp4"
+        assert idx.update("old2", wrist_video_path="videos/wrist/old2.mp4").wrist_video_path == "videos/wrist/old2.mp4"
 
 
 def test_refuses_a_newer_schema(tmp_path):

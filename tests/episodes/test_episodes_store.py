@@ -107,3 +107,46 @@ def test_wrist_images_survive_the_store_on_its_bag_topic(tmp_path, traj_factory)
     traj = traj_factory(5, seed=4, wrist_hw=(12, 12))
     store.add(traj)
     np.testing.assert_array_equal(store.load(traj.episode_id).wrist_images, traj.wrist_images)
+
+
+def test_wrist_camera_gets_a_second_video_on_the_same_clock(tmp_path, traj_factory):
+    import json
+
+    from rlhf.episodes.video import sidecar_path
+
+    store = EpisodeStore(tmp_path / "s")
+    traj = traj_factory(9, seed=5, wrist_hw=(16, 16))
+    rec = store.add(traj)
+    assert rec.wrist_video_path == f"videos/wrist/{traj.episode_id}.mp4"
+    assert store.get(traj.episode_id).wrist_video_path == rec.wrist_video_path  # kept in the index
+    scene, wrist = probe_video(store.video_path(traj.episode_id)), probe_video(store.wrist_video_path(traj.episode_id))
+    assert wrist.num_frames == scene.num_frames == 9
+    assert wrist.frame_times == pytest.approx(scene.frame_times, abs=1e-3)  # one clock for both
+    assert (wrist.width, wrist.height) == (16, 16)
+    meta = json.loads(sidecar_path(store.wrist_video_path(traj.episode_id)).read_text())
+    assert (meta["camera"], meta["episode_id"], meta["num_frames"]) == ("wrist", traj.episode_id, 9)
+
+    plain = store.add(traj_factory(4, seed=6))  # no wrist camera: as before
+    assert plain.wrist_video_path == "" and store.wrist_video_path(plain.episode_id) is None
+
+    store.remove(traj.episode_id)
+    store.remove(plain.episode_id)
+    assert _files(tmp_path / "s") == []  # the wrist video and its sidecar went too
+    store.close()
+
+
+def test_wrist_video_all_or_nothing_and_frame_count_checked(tmp_path, traj_factory, monkeypatch):
+    store = EpisodeStore(tmp_path / "s")
+    traj = traj_factory(5, seed=7, wrist_hw=(8, 8))
+    monkeypatch.setattr(store.index, "add", lambda rec: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        store.add(traj)
+    assert _files(tmp_path / "s") == []
+    monkeypatch.undo()
+
+    bad = traj_factory(5, seed=8, wrist_hw=(8, 8))
+    bad.wrist_images = bad.wrist_images[:3]  # a broken recording: fewer hand-camera frames than steps
+    with pytest.raises(ValueError, match=rf"episode '{bad.episode_id}': 3 wrist-camera frames but 5 steps"):
+        store.add(bad)
+    assert _files(tmp_path / "s") == [] and bad.episode_id not in store.index
+    store.close()

@@ -13,11 +13,13 @@ import pytest
 
 from rlhf.episodes.video import (
     VideoConfig,
+    check_same_clock,
     decode_frames,
     make_pair_video,
     probe_video,
     sidecar_path,
     write_video,
+    write_wrist_video,
 )
 
 
@@ -64,6 +66,27 @@ def test_video_rejects_bad_input(tmp_path, traj_factory):
     with pytest.raises(ValueError, match="codec"):
         VideoConfig(codec="h265")
     assert not list(tmp_path.iterdir())
+
+
+def test_wrist_video_shares_the_scene_clock_and_mismatches_name_the_episode(tmp_path, traj_factory):
+    traj = traj_factory(8, seed=2, wrist_hw=(10, 14))
+    traj.timestamps = traj.timestamps + np.r_[0, 0, 0.03, 0.03, 0.03, 0.05, 0.05, 0.05]  # irregular steps
+    scene = write_video(traj.images, traj.timestamps, tmp_path / "scene.mp4")
+    wrist = write_wrist_video(traj.episode_id, traj.wrist_images, traj.timestamps, tmp_path / "wrist.mp4")
+    assert wrist.num_frames == scene.num_frames == 8 and wrist.frame_times == scene.frame_times
+    assert probe_video(tmp_path / "wrist.mp4").frame_times == pytest.approx(scene.frame_times, abs=1e-3)
+    check_same_clock(traj.episode_id, tmp_path / "scene.mp4", tmp_path / "wrist.mp4")  # passes
+
+    with pytest.raises(ValueError, match=rf"episode '{traj.episode_id}': 5 wrist-camera frames but 8 steps"):
+        write_wrist_video(traj.episode_id, traj.wrist_images[:5], traj.timestamps, tmp_path / "short.mp4")
+    with pytest.raises(ValueError, match="no wrist-camera frames"):
+        write_wrist_video(traj.episode_id, None, traj.timestamps, tmp_path / "none.mp4")
+    write_video(traj.wrist_images[:6], traj.timestamps[:6], tmp_path / "cut.mp4")  # made elsewhere, cut short
+    with pytest.raises(ValueError, match=r"episode 'e1': the wrist video .*cut.mp4 has 6 frames but the scene video .* has 8"):
+        check_same_clock("e1", tmp_path / "scene.mp4", tmp_path / "cut.mp4")
+    write_video(traj.wrist_images, np.arange(8) / 5.0, tmp_path / "slow.mp4")  # right count, other clock
+    with pytest.raises(ValueError, match="share one clock"):
+        check_same_clock("e1", tmp_path / "scene.mp4", tmp_path / "slow.mp4")
 
 
 def test_pair_video_side_by_side(tmp_path, traj_factory):

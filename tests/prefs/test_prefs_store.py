@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -272,3 +273,24 @@ def test_migration_from_v1_backfills_counters(tmp_path, monkeypatch):
         nxt = s.next_item("c", "bob")
         assert nxt.assignment.pair.pair_id == "p1"  # p0 already has its one label
         assert s.triples("c")[0].pair_id == "p0"
+
+
+def test_a_store_from_before_wrist_videos_opens(tmp_path, monkeypatch):
+    import rlhf.prefs.schema as schema
+
+    path = tmp_path / "v2.sqlite"
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:2])  # the last schema without the wrist columns
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert schema.migrate(conn) == 2
+    conn.execute("INSERT INTO episodes VALUES ('old0', 'reach', 'go', '/videos/old0', '/v/old0.mp4', 2, 10, 20, NULL)")
+    conn.close()
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS)
+    with PreferenceStore(path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        ep = s.episode("old0")
+        assert (ep.video_url, ep.wrist_video_url, ep.wrist_video_path) == ("/videos/old0", None, None)
+        new = dataclasses.replace(ep, episode_id="new0", wrist_video_url="/wrist-videos/new0", wrist_video_path="/v/w.mp4")
+        s.add_episodes([new])
+        assert s.episode("new0") == new
+    with pytest.raises(StoreError, match="'x': wrist_video_path is set but wrist_video_url is not"):
+        EpisodeRecord("x", "t", "i", "/videos/x", 10, 10.0, wrist_video_path="/v/x.mp4")

@@ -1,4 +1,5 @@
-// The annotation page: two videos on one master clock, per-axis answers, marks, keyboard shortcuts.
+// The annotation page: two episodes' videos on one master clock (the scene camera, plus the wrist
+// camera small beside it where an episode has one), per-axis answers, marks, keyboard shortcuts.
 // Vanilla JS, no network beyond this server. Times on the page are seconds from the segments' start.
 "use strict";
 
@@ -11,8 +12,8 @@
   const $ = (id) => document.getElementById(id);
 
   // ------------------------------------------------------------------ master clock
-  // One clock for both videos: t = base + (now - anchor) * rate while running. Each video is steered
-  // to start + t: hard seek when far off, a small playback-rate nudge when slightly off.
+  // One clock for every video on screen: t = base + (now - anchor) * rate while running. Each video is
+  // steered to start + t: hard seek when far off, a small playback-rate nudge when slightly off.
   const clock = { running: false, stalled: false, rate: 1, base: 0, anchor: 0, duration: 0 };
   function clockNow() {
     if (!clock.running || clock.stalled) return clock.base;
@@ -27,7 +28,13 @@
     left: { el: $("video-left"), start: 0, stop: 0, fps: 10, dur: 0 },
     right: { el: $("video-right"), start: 0, stop: 0, fps: 10, dur: 0 },
   };
-  const vids = [sides.left, sides.right];
+  // Each side's wrist camera, where its episode has one. Its file has the scene video's frames and
+  // frame times, so it takes the same segment (start, dur) and is steered exactly like a scene video.
+  const wrists = {
+    left: { el: $("wrist-left"), start: 0, stop: 0, fps: 10, dur: 0 },
+    right: { el: $("wrist-right"), start: 0, stop: 0, fps: 10, dur: 0 },
+  };
+  let vids = [sides.left, sides.right]; // the videos on screen now: all of them follow the clock
   const frame = () => 1 / Math.max(sides.left.fps, sides.right.fps);
 
   function targetOf(v, t) {
@@ -54,7 +61,7 @@
     if (t >= clock.duration - 1e-3) t = 0; // at the end: play means replay
     for (const v of vids) { v.el.pause(); v.el.playbackRate = clock.rate; }
     await seekAll(t);
-    // Start both only once both are positioned, then anchor the clock when both have started.
+    // Start them only once all are positioned, then anchor the clock when all have started.
     await Promise.all(vids.map((v) => (clock.base < v.dur ? v.el.play() : Promise.resolve()).catch(() => {})));
     clockSet(t);
     clock.running = true;
@@ -66,7 +73,7 @@
     const t = clockNow();
     clock.running = false;
     for (const v of vids) v.el.pause();
-    await seekAll(t); // both show exactly the same moment when paused
+    await seekAll(t); // all show exactly the same moment when paused
     updateButtons();
   }
 
@@ -87,7 +94,7 @@
     clock.rate = r;
     $("speed").value = String(r);
     for (const v of vids) v.el.playbackRate = r;
-    await seek(t); // realign both at the moment of the change
+    await seek(t); // realign all at the moment of the change
   }
 
   async function stepFrames(n) {
@@ -126,10 +133,15 @@
     requestAnimationFrame(tick);
   }
 
-  for (const v of vids) {
-    // A stalled video (buffering) holds the clock so the pair never drifts apart.
-    v.el.addEventListener("waiting", () => { if (clock.running && !clock.stalled) { clock.base = clockNow(); clock.stalled = true; } });
-    v.el.addEventListener("playing", () => { if (clock.stalled) { clock.stalled = false; clock.anchor = performance.now(); } });
+  for (const v of [sides.left, sides.right, wrists.left, wrists.right]) {
+    // A stalled video (buffering) holds the clock so the videos never drift apart. A hidden wrist
+    // video (its episode has none) does not count.
+    v.el.addEventListener("waiting", () => {
+      if (vids.includes(v) && clock.running && !clock.stalled) { clock.base = clockNow(); clock.stalled = true; }
+    });
+    v.el.addEventListener("playing", () => {
+      if (vids.includes(v) && clock.stalled) { clock.stalled = false; clock.anchor = performance.now(); }
+    });
   }
 
   // ------------------------------------------------------------------ item state
@@ -156,16 +168,38 @@
     $("message").hidden = !text;
   }
 
-  function loadVideo(v, side) {
+  function loadVideo(v, side, url = side.video_url) {
     v.start = side.start_s; v.stop = side.stop_s; v.fps = side.fps; v.dur = side.stop_s - side.start_s;
     return new Promise((resolve, reject) => {
       const onReady = () => { v.el.removeEventListener("error", onErr); resolve(); };
-      const onErr = () => reject(new Error("cannot load video " + side.video_url));
+      const onErr = () => { v.el.removeEventListener("loadeddata", onReady); reject(new Error("cannot load video " + url)); };
       v.el.addEventListener("loadeddata", onReady, { once: true });
       v.el.addEventListener("error", onErr, { once: true });
-      v.el.src = side.video_url;
+      v.el.src = url;
       v.el.load();
     });
+  }
+
+  function showWrist(name, shown) {
+    const w = wrists[name];
+    w.el.hidden = !shown;
+    w.el.parentElement.classList.toggle("has-wrist", shown); // without it the panel keeps its old layout
+    if (!shown && w.el.getAttribute("src")) { w.el.pause(); w.el.removeAttribute("src"); w.el.load(); }
+  }
+
+  // Resolves to whether the side's wrist view is on screen. One that fails to load is dropped with a
+  // note rather than failing the item: the scene videos alone still make a comparison.
+  async function loadWrist(name, side) {
+    if (!side.wrist_video_url) { showWrist(name, false); return false; }
+    showWrist(name, true);
+    try {
+      await loadVideo(wrists[name], side, side.wrist_video_url);
+      return true;
+    } catch (e) {
+      showWrist(name, false);
+      showMessage("Note: " + e.message + " (showing the scene camera only)");
+      return false;
+    }
   }
 
   async function nextItem() {
@@ -206,10 +240,20 @@
     clock.duration = Math.max(item.left.stop_s - item.left.start_s, item.right.stop_s - item.right.start_s);
     $("seek").max = String(clock.duration);
     $("workspace").hidden = false;
+    vids = [sides.left, sides.right];
     try {
-      await Promise.all([loadVideo(sides.left, item.left), loadVideo(sides.right, item.right)]);
+      const [, , wristLeft, wristRight] = await Promise.all([
+        loadVideo(sides.left, item.left), loadVideo(sides.right, item.right),
+        loadWrist("left", item.left), loadWrist("right", item.right),
+      ]);
+      if (wristLeft) vids.push(wrists.left);
+      if (wristRight) vids.push(wrists.right);
       await seekAll(0);
-    } catch (e) { showMessage("Error: " + e.message); }
+    } catch (e) {
+      // A scene video failed: a wrist view alone would run off the clock, so none is shown.
+      showWrist("left", false); showWrist("right", false);
+      showMessage("Error: " + e.message);
+    }
     shownAt = performance.now();
     busy = false;
     render();
@@ -375,7 +419,7 @@
   }
 
   // ------------------------------------------------------------------ wiring
-  // Transport actions (play, pause, seek, speed, frame step) are async: each pauses, seeks both videos
+  // Transport actions (play, pause, seek, speed, frame step) are async: each pauses, seeks all videos
   // and may restart them. Run them one after another, so a speed change followed at once by a seek
   // cannot interleave and leave the clock stopped or the videos apart.
   let transport = Promise.resolve();
@@ -436,12 +480,16 @@
     await nextItem();
   }
 
-  // Read-only hooks for tests and debugging: segment-relative times of both videos and the clock.
+  // Read-only hooks for tests and debugging: segment-relative times of the videos and the clock
+  // (wristLeft / wristRight: null when that side shows no wrist camera).
+  const shownTime = (v) => (vids.includes(v) ? v.el.currentTime - v.start : null);
   window.annotator = {
     state: () => ({
       clock: clockNow(), running: clock.running, rate: clock.rate, duration: clock.duration,
       left: sides.left.el.currentTime - sides.left.start, right: sides.right.el.currentTime - sides.right.start,
       leftPaused: sides.left.el.paused, rightPaused: sides.right.el.paused,
+      wristLeft: shownTime(wrists.left), wristRight: shownTime(wrists.right),
+      wristLeftPaused: wrists.left.el.paused, wristRightPaused: wrists.right.el.paused,
       item: item && item.item_id, answers: Object.assign({}, answers), overall, marks: marks.slice(), busy,
       awaitingContinue,
     }),
