@@ -335,19 +335,34 @@ def _evaluate(cfg: ExperimentConfig, bc_ckpt: Path, head: Path | None, name: str
     return trajs
 
 
-def summarise(evals: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
-    """Per policy: gold return, success, jerk, and (vs BC, paired by seed) win rate by gold return."""
+def per_seed(evals: dict[str, list[Any]]) -> dict[str, Any]:
+    """The evaluation seed by seed (gold return, success, jerk per policy), so that a subset of the
+    seeds, or another comparison than `summarise`'s, can be read back without rolling out again."""
     from sim.metrics import gold_metrics, gold_step_rewards
 
-    def figures(trajs):
-        gold = np.array([gold_step_rewards(t).sum() for t in trajs])
-        m = [gold_metrics(t) for t in trajs]
-        return gold, np.array([x["success"] for x in m]), np.array([x["mean_squared_jerk"] for x in m])
-
-    bc_gold, bc_succ, bc_jerk = figures(evals["bc"])
-    out = {}
+    out: dict[str, Any] = {"seeds": [900_000 + i for i in range(len(next(iter(evals.values()), [])))]}
     for name, trajs in evals.items():
-        gold, succ, jerk = figures(trajs)
+        m = [gold_metrics(t) for t in trajs]
+        out[name] = {"gold_return": [float(gold_step_rewards(t).sum()) for t in trajs],
+                     "success": [float(x["success"]) for x in m],
+                     "mean_squared_jerk": [float(x["mean_squared_jerk"]) for x in m]}
+    return out
+
+
+def summarise(evals: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
+    """Per policy: gold return, success, jerk, and (vs BC, paired by seed) win rate by gold return."""
+    return summarise_per_seed(per_seed(evals))
+
+
+def summarise_per_seed(seeds: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """`summarise` from `per_seed`'s figures."""
+    def figures(name):
+        return (np.array(seeds[name][k]) for k in ("gold_return", "success", "mean_squared_jerk"))
+
+    bc_gold, bc_succ, bc_jerk = figures("bc")
+    out = {}
+    for name in (k for k in seeds if k != "seeds"):
+        gold, succ, jerk = figures(name)
         wins = np.mean(np.where(gold > bc_gold, 1.0, np.where(gold == bc_gold, 0.5, 0.0)))
         out[name] = {
             "gold_return": float(gold.mean()),
@@ -363,20 +378,6 @@ def summarise(evals: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
             out[name]["fraction_of_gold_gain"] = (
                 float((out[name]["gold_return"] - out["bc"]["gold_return"]) / gain) if abs(gain) > 1e-9 else float("nan")
             )
-    return out
-
-
-def per_seed(evals: dict[str, list[Any]]) -> dict[str, Any]:
-    """The evaluation seed by seed (gold return, success, jerk per policy), so that a subset of the
-    seeds, or another comparison than `summarise`'s, can be read back without rolling out again."""
-    from sim.metrics import gold_metrics, gold_step_rewards
-
-    out: dict[str, Any] = {"seeds": [900_000 + i for i in range(len(next(iter(evals.values()), [])))]}
-    for name, trajs in evals.items():
-        m = [gold_metrics(t) for t in trajs]
-        out[name] = {"gold_return": [float(gold_step_rewards(t).sum()) for t in trajs],
-                     "success": [float(x["success"]) for x in m],
-                     "mean_squared_jerk": [float(x["mean_squared_jerk"]) for x in m]}
     return out
 
 
@@ -423,7 +424,8 @@ def run_acceptance(work_dir: str | Path, cfg: ExperimentConfig | None = None, lo
     t0 = time.perf_counter()
     evals = {name: _evaluate(cfg, bc, head, name) for name, head in heads.items()}
     timer.add("evaluate", t0)
-    summary = {"config": cfg.__dict__, "results": summarise(evals), "per_seed": per_seed(evals),
+    seeds = per_seed(evals)
+    summary = {"config": cfg.__dict__, "results": summarise_per_seed(seeds), "per_seed": seeds,
                "seconds": timer.seconds, "labels": len(triples)}
     loop_triples = work / "ppo_rlhf" / "triples.jsonl"
     if cfg.rlhf_rounds and loop_triples.exists():
