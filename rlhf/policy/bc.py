@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from rlhf.atomic import atomic_write_bytes, atomic_write_json
+from rlhf.device import resolve_device
 from rlhf.policy.checkpoint import CheckpointError, read_state_dict, state_dict_bytes
 from rlhf.policy.config import PolicyConfig
 from rlhf.policy.dataset import AUX_OBJECT_OFFSETS, BCDataset
@@ -150,15 +151,6 @@ def perceived_offsets(policy: VLAPolicy, head: torch.nn.Module, obs: dict[str, A
     one raw observation: what the backbone believes about where the objects are."""
     with torch.no_grad():
         return (head(policy.features(policy.obs_to_batch(obs)))[0] * AUX_SCALE_M).cpu().numpy().reshape(-1, 3)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; 'cuda' without a GPU is an error naming it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
-    return torch.device(name)
 
 
 def lr_at(step: int, cfg: BCConfig) -> float:

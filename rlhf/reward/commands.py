@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--ensemble-size", type=int, help="override RewardConfig.ensemble_size")
     t.add_argument("--segment-seconds", type=float, help="override RewardConfig.segment_seconds")
     t.add_argument("--seed", type=int, help="override RewardConfig.seed")
+    t.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                   help="override RewardConfig.device: where training runs (auto: cuda when there is one)")
     t.add_argument(
         "--kinematic", action="store_true",
         help="RewardConfig.kinematic: add scene features (grasp point vs. object positions) and their linear "
@@ -58,6 +60,7 @@ def _fail(msg: str) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from rlhf.device import DeviceUnavailableError
     from rlhf.reward.checkpoint import save_checkpoint
     from rlhf.reward.config import RewardConfig
     from rlhf.reward.inputs import load_episode_dir, read_triples_file
@@ -73,6 +76,7 @@ def _train(args: argparse.Namespace) -> int:
             "ensemble_size": args.ensemble_size,
             "segment_seconds": args.segment_seconds,
             "seed": args.seed,
+            "device": args.device,
         }
         cfg_dict.update({k: v for k, v in overrides.items() if v is not None})
         if args.kinematic:
@@ -85,7 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         episodes = load_episode_dir(args.episodes, progress=not args.no_progress)
         triples = read_triples_file(args.triples)
         result = train_reward_model(episodes, triples, config, weights, progress=not args.no_progress)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, DeviceUnavailableError) as e:
         return _fail(str(e))
     save_checkpoint(result.ensemble, args.out)
     last = [h[-1] for h in result.history]

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from rlhf.constants import PREFERENCE_AXES
+from rlhf.device import DEVICE_CHOICES
 
 
 @dataclass
@@ -84,6 +85,9 @@ class RewardConfig:
     val_fraction: float = 0.1
     """Without bootstrap: fraction of pairs held out per member to pick its best epoch by loss. With
     bootstrap the member's out-of-bag pairs serve instead. 0 disables selection (last epoch kept)."""
+    device: str = "cpu"
+    """Torch device training runs on: "cpu", "cuda" or "auto" (cuda when there is one). Members are
+    returned on the CPU, where the ensemble scores; the kinematic channel's L-BFGS fit stays on the CPU."""
 
     # ---------------------------------------------------------------- ensemble
     ensemble_size: int = 3
@@ -148,6 +152,8 @@ class RewardConfig:
             raise ValueError(f"RewardConfig.grad_clip must be >= 0, got {self.grad_clip}")
         if not (0.0 <= self.val_fraction < 0.5):
             raise ValueError(f"RewardConfig.val_fraction must be in [0, 0.5), got {self.val_fraction}")
+        if self.device not in DEVICE_CHOICES:
+            raise ValueError(f"RewardConfig.device must be one of {DEVICE_CHOICES}, got {self.device!r}")
         if self.ensemble_size < 1:
             raise ValueError(f"RewardConfig.ensemble_size must be >= 1, got {self.ensemble_size}")
         if self.normalize not in ("step", "none"):

@@ -28,6 +28,10 @@ class SegmentBatch:
     actions: torch.Tensor
     mask: torch.Tensor
 
+    def to(self, device: torch.device | str) -> SegmentBatch:
+        """The same segments with every tensor on `device`."""
+        return SegmentBatch(self.images.to(device), self.state.to(device), self.actions.to(device), self.mask.to(device))
+
 
 def collate_segments(
     features: Mapping[str, EpisodeFeatures], refs: Sequence[SegmentRef], stats: FeatureStats

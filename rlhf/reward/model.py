@@ -155,5 +155,5 @@ class RewardNet(nn.Module):
         if self.kinematic is not None:
             linear = self.kinematic(state[..., -self.n_kinematic :])
             out = torch.cat([out[..., :1] + linear, out[..., 1:]], dim=-1)
-        out = torch.where(mask.unsqueeze(-1), out, torch.zeros((), dtype=h.dtype))
+        out = torch.where(mask.unsqueeze(-1), out, torch.zeros((), dtype=h.dtype, device=h.device))
         return out[..., 0], out[..., 1:]

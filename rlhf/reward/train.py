@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rlhf.device import resolve_device
 from rlhf.prefs.triples import PreferenceTriple
 from rlhf.reward.config import RewardConfig
 from rlhf.reward.dataset import PairDataset, SegmentRef
@@ -33,8 +34,20 @@ class TrainResult:
     history: list[list[dict[str, float]]] = field(default_factory=list)
 
 
+def batch_to(batch: dict, device: torch.device) -> dict:
+    """A `PairDataset.batch` with every tensor on `device` (the same dict when that is the CPU)."""
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device) for k, v in batch.items()}  # the SegmentBatch moves its own tensors
+
+
+def _device_of(net: RewardNet) -> torch.device:
+    return next(net.parameters()).device
+
+
 def pair_loss(net: RewardNet, batch: dict, config: RewardConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Aggregate BT loss (+ weighted per-axis BT losses) for one batch of pairs."""
+    """Aggregate BT loss (+ weighted per-axis BT losses) for one batch of pairs (moved to the net's device)."""
+    batch = batch_to(batch, _device_of(net))
     seg = batch["segments"]
     r, axes = net(seg.images, seg.state, seg.actions, seg.mask)
     b = batch["prob_a"].shape[0]
@@ -78,12 +91,14 @@ def _pair_losses(net: RewardNet, data: PairDataset, idx: np.ndarray, config: Rew
     """Per-pair Bradley-Terry loss of the aggregate reward on pairs `idx`, times the pair's weight."""
     net.eval()
     out = []
+    device = _device_of(net)
     for _, batch in _batches(data, idx):
+        batch = batch_to(batch, device)
         seg = batch["segments"]
         scores = net(seg.images, seg.state, seg.actions, seg.mask)[0].sum(dim=1)
         b = batch["prob_a"].shape[0]
         per_pair = pair_cross_entropy(scores[:b], scores[b:], batch["prob_a"], config.label_noise)
-        out.append((per_pair * batch["weight"]).numpy())
+        out.append((per_pair * batch["weight"]).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -182,11 +197,12 @@ def train_member(
     progress: bool = True,
     desc: str = "reward",
 ) -> tuple[RewardNet, list[dict[str, float]]]:
-    """Train one RewardNet on pairs `train_idx` of `data`; keep the epoch with the lowest loss on
-    `val_idx` (the last epoch if `val_idx` is empty)."""
+    """Train one RewardNet on pairs `train_idx` of `data`, on `config.device`; keep the epoch with the
+    lowest loss on `val_idx` (the last epoch if `val_idx` is empty). The net is returned on the CPU."""
+    device = resolve_device(config.device, "RewardConfig.device")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = RewardNet(config)
+    net = RewardNet(config).to(device)  # built on the CPU first: the same initial weights on any device
     history: list[dict[str, float]] = []
     best_state, best_val = None, float("inf")
     linear_losses = None
@@ -233,7 +249,7 @@ def train_member(
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
-    return net, history
+    return net.cpu(), history
 
 
 def tile_segments(features: Mapping[str, EpisodeFeatures], steps: Mapping[str, int]) -> list[SegmentRef]:
@@ -270,6 +286,7 @@ def train_reward_model(
     config = config or RewardConfig()
     if not triples:
         raise ValueError("train_reward_model: no preference triples given")
+    resolve_device(config.device, "RewardConfig.device")  # a missing GPU fails here, before any work
     # 1. Inputs of the episodes the triples use, and input normalisation stats over them.
     used = sorted({t.episode_a for t in triples} | {t.episode_b for t in triples})
     missing = [eid for eid in used if eid not in episodes]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlhf.device import resolve_device
 from rlhf.prefs.triples import PreferenceTriple
 from rlhf.rl.config import DPOConfig
 from rlhf.rl.losses import dpo_loss
@@ -29,6 +30,9 @@ class _Side:
     features: torch.Tensor  # (T, F)
     actions: torch.Tensor  # (T, A) raw, as recorded
 
+    def to(self, device: torch.device) -> _Side:
+        return _Side(self.features.to(device), self.actions.to(device))
+
 
 @dataclass
 class DPOPair:
@@ -37,11 +41,16 @@ class DPOPair:
     weight: float
     """|2 * prob_a - 1|: a clear label weighs 1, a soft one less."""
 
+    def to(self, device: torch.device) -> DPOPair:
+        """The same pair with both sides' tensors on `device`."""
+        return DPOPair(self.chosen.to(device), self.rejected.to(device), self.weight)
+
 
 def build_pairs(
     policy: RLPolicy, triples: Sequence[PreferenceTriple], episodes: Mapping[str, Trajectory]
 ) -> list[DPOPair]:
-    """Features of both sides of each decisive triple (ties skipped). Raises KeyError naming a missing episode."""
+    """Features of both sides of each decisive triple (ties skipped), on the policy's device. Raises
+    KeyError naming a missing episode."""
     feats_cache: dict[tuple[str, int, int], torch.Tensor] = {}
 
     def side(eid: str, seg: tuple[int, int]) -> _Side:
@@ -55,7 +64,8 @@ def build_pairs(
         if key not in feats_cache:
             with torch.no_grad():
                 feats_cache[key] = policy.features(policy.batch_from_trajectory(traj, start, stop)).float()
-        return _Side(feats_cache[key], torch.as_tensor(traj.actions[start:stop], dtype=torch.float32))
+        feats = feats_cache[key]
+        return _Side(feats, torch.as_tensor(traj.actions[start:stop], dtype=torch.float32, device=feats.device))
 
     pairs = []
     for t in triples:
@@ -74,13 +84,16 @@ def sequence_logprob(policy: RLPolicy, side: _Side, head: nn.Module | None, norm
 
 
 class DPOTrainer:
-    """Head-only DPO against a frozen copy of the starting head (the BC reference)."""
+    """Head-only DPO against a frozen copy of the starting head (the BC reference), on `config.device`
+    (the policy is moved there; pairs built elsewhere are moved as they are trained on)."""
 
     def __init__(self, policy: RLPolicy, config: DPOConfig, logger=None, progress: bool = True) -> None:
         self.policy = policy
         self.config = config
         self.logger = logger
         self.progress = progress
+        self.device = resolve_device(config.device, "DPOConfig.device")
+        policy.policy.to(self.device)
         freeze_backbone(policy)
         self.head = policy.policy.action_head
         self.reference_head = copy.deepcopy(self.head).eval()
@@ -95,8 +108,12 @@ class DPOTrainer:
         rejected = torch.stack([sequence_logprob(self.policy, p.rejected, head, n) for p in pairs])
         return chosen, rejected
 
+    def _on_device(self, pairs: Sequence[DPOPair]) -> list[DPOPair]:
+        return [p.to(self.device) for p in pairs]  # tensors already there are not copied
+
     def evaluate(self, pairs: Sequence[DPOPair]) -> dict[str, float]:
         """DPO loss and implicit-reward margin / accuracy on `pairs`, without training."""
+        pairs = self._on_device(pairs)
         with torch.no_grad():
             pc, pr = self._logps(pairs, None)
             rc, rr = self._logps(pairs, self.reference_head)
@@ -105,11 +122,12 @@ class DPOTrainer:
 
     def train_step(self, pairs: Sequence[DPOPair]) -> dict[str, float]:
         c = self.config
+        pairs = self._on_device(pairs)
         self.head.train()
         pc, pr = self._logps(pairs, None)
         with torch.no_grad():
             rc, rr = self._logps(pairs, self.reference_head)
-        w = torch.tensor([p.weight for p in pairs], dtype=torch.float32)
+        w = torch.tensor([p.weight for p in pairs], dtype=torch.float32, device=self.device)
         loss, m = dpo_loss(pc, pr, rc, rr, c.beta, c.label_smoothing, w)
         self.optimizer.zero_grad()
         loss.backward()
@@ -124,6 +142,7 @@ class DPOTrainer:
 
         if not pairs:
             raise ValueError("DPO needs at least one decisive preference pair (ties are skipped)")
+        pairs = self._on_device(pairs)  # once, not per step
         c = self.config
         rng = np.random.default_rng(c.seed)
         out = []

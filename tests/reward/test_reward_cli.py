@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from rlhf.prefs.teacher_model import TeacherConfig
 from rlhf.reward import commands
@@ -143,4 +144,13 @@ def test_kinematic_flag_names_episodes_without_object_positions(data, capsys):
             "--out", str(data / "ckpt"), "--config", str(data / "config.json"), "--kinematic", "--no-progress"]
     assert _run(argv) != 0
     assert "needs episodes with object_positions" in capsys.readouterr().err
+    assert not (data / "ckpt").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without a GPU gives")
+def test_train_device_cuda_without_gpu_fails_cleanly(data, capsys):
+    argv = ["reward", "train", "--episodes", str(data / "episodes"), "--triples", str(data / "triples.jsonl"),
+            "--out", str(data / "ckpt"), "--config", str(data / "config.json"), "--device", "cuda", "--no-progress"]
+    assert _run(argv) == 2
+    assert "RewardConfig.device is 'cuda'" in capsys.readouterr().err
     assert not (data / "ckpt").exists()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from rlhf.device import DeviceUnavailableError
 from rlhf.prefs.teacher_model import TeacherConfig
 from rlhf.prefs.triples import LABEL_A, LABEL_B, PreferenceTriple
 from rlhf.reward.dataset import PairDataset, label_pairs, sample_segment_pairs
@@ -167,3 +168,50 @@ def test_gold_regression_capacity_check_learns_the_gold_ordering():
     acc_after = _heldout_accuracy(dense, episodes, gold, test_pairs)
     print("held-out accuracy before/after", acc_before, acc_after)
     assert acc_after >= 0.9 and acc_after > acc_before + 0.1, (acc_before, acc_after)
+
+
+# ---------------------------------------------------------------- device
+needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without a GPU gives")
+
+
+def _device_data():
+    episodes = synthetic_episodes(6, seed=5, steps=24)
+    gold = {k: synthetic_gold_rewards(v) for k, v in episodes.items()}
+    rng = np.random.default_rng(0)
+    triples = label_pairs(sample_segment_pairs(episodes, 24, 1.0, rng), gold, TeacherConfig(), rng)
+    return episodes, triples
+
+
+def test_device_field_rejects_unknown_name():
+    with pytest.raises(ValueError, match="RewardConfig.device"):
+        tiny_config(device="gpu")
+
+
+@needs_no_gpu
+def test_cuda_without_gpu_is_a_clear_error():
+    episodes, triples = _device_data()
+    with pytest.raises(DeviceUnavailableError, match=r"RewardConfig.device is 'cuda'.*no CUDA device"):
+        train_reward_model(episodes, triples, tiny_config(epochs=1, device="cuda"), progress=False)
+
+
+@needs_no_gpu
+def test_cpu_and_auto_train_the_same_weights_on_a_cpu_machine():
+    episodes, triples = _device_data()
+    runs = [
+        train_reward_model(episodes, triples, tiny_config(epochs=1, segment_seconds=1.0, device=d), progress=False)
+        for d in ("cpu", "auto")
+    ]
+    a, b = (r.ensemble.members.state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert runs[0].history == runs[1].history
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_returns_cpu_members_close_to_cpu_training():
+    episodes, triples = _device_data()
+    cfg = dict(epochs=2, segment_seconds=1.0, dropout=0.0)
+    cpu = train_reward_model(episodes, triples, tiny_config(**cfg, device="cpu"), progress=False)
+    gpu = train_reward_model(episodes, triples, tiny_config(**cfg, device="cuda"), progress=False)
+    assert all(p.device.type == "cpu" for p in gpu.ensemble.members.parameters())
+    for h_cpu, h_gpu in zip(cpu.history, gpu.history, strict=True):
+        assert h_gpu[-1]["losses/bt_loss"] == pytest.approx(h_cpu[-1]["losses/bt_loss"], rel=1e-2, abs=1e-3)

@@ -60,3 +60,9 @@ def test_dpo_names_missing_episode():
         build_pairs(policy, [t], {})
     with pytest.raises(ValueError, match="DPOConfig.beta"):
         DPOConfig(beta=0.0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without a GPU gives")
+def test_dpo_cuda_without_gpu_is_a_clear_error():
+    with pytest.raises(RuntimeError, match=r"DPOConfig.device is 'cuda'"):
+        DPOTrainer(TinyRLPolicy(seed=0, bc_steps=0), DPOConfig(device="cuda"), progress=False)
