@@ -7,6 +7,8 @@ import argparse
 import sys
 from dataclasses import fields
 
+from rlhf.device import DeviceUnavailableError
+
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", required=True, help="BC policy checkpoint folder (the reference)")
@@ -23,6 +25,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kl-target", type=float, help="PPOConfig.kl_target")
     p.add_argument("--reward-std-coef", type=float, help="PPOConfig.reward_std_coef (mean - k * std)")
     p.add_argument("--learning-rate", type=float, help="PPOConfig.learning_rate")
+    p.add_argument("--exploration-noise-correlation", type=float,
+                   help="PPOConfig.exploration_noise_correlation: AR(1) rho of the action noise in time (0: white)")
     p.add_argument("--exploration-log-std", type=float,
                    help="PPOConfig.exploration_log_std: the head's log std (normalised units) for PPO; default BC's")
     p.add_argument("--critic-warmup-iterations", type=int, help="PPOConfig.critic_warmup_iterations")
@@ -32,6 +36,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group-scale", action="store_true", default=None,
                    help="PPOConfig.group_scale: divide each seed group's advantages by its return std (GRPO)")
     p.add_argument("--seed", type=int, help="PPOConfig.seed")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                   help="PPOConfig.device: where the policy runs and the head and critic train (rollouts too)")
     p.add_argument("--no-tensorboard", action="store_true", help="CSV only")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -59,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dt.add_argument("--epochs", type=int, help="DPOConfig.epochs")
     dt.add_argument("--batch-size", type=int, help="DPOConfig.batch_size")
     dt.add_argument("--learning-rate", type=float, help="DPOConfig.learning_rate")
+    dt.add_argument("--device", choices=("cpu", "cuda", "auto"), help="DPOConfig.device")
     dt.add_argument("--no-progress", action="store_true")
     dt.set_defaults(func=_dpo_train)
     d.set_defaults(func=lambda args: (d.print_help(), 2)[1])
@@ -102,6 +109,7 @@ def _build_trainer(args: argparse.Namespace, reward_fn):
     import gymnasium as gym
 
     import sim
+    from rlhf.device import resolve_device
     from rlhf.policy.vla import VLAPolicy
     from rlhf.rl.config import PPOConfig
     from rlhf.rl.logging import MetricsLogger
@@ -110,6 +118,7 @@ def _build_trainer(args: argparse.Namespace, reward_fn):
     from rlhf.rl.rollouts import VectorRolloutCollector
 
     cfg = PPOConfig(**_overrides(args, PPOConfig))
+    resolve_device(cfg.device, "--device")  # before any env process starts
     policy = VLAAdapter(VLAPolicy.load(args.policy))
     # A policy that sees the camera on the hand needs the env to render it.
     sim_cfg = sim.SimConfig(image_size=args.image_size, task=args.task,
@@ -152,7 +161,7 @@ def _ppo_train(args: argparse.Namespace) -> int:
 
             reward_fn = EnsembleStepReward(load_checkpoint(args.reward), args.reward_std_coef or 0.0)
         trainer, collector, logger = _build_trainer(args, reward_fn)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError, DeviceUnavailableError) as e:
         return _fail("ppo train", str(e))
     if args.resume:
         if not (Path(args.out) / "trainer_state.json").exists():
@@ -172,6 +181,7 @@ def _ppo_train(args: argparse.Namespace) -> int:
 def _dpo_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from rlhf.device import resolve_device
     from rlhf.policy.vla import VLAPolicy
     from rlhf.reward.inputs import load_episode_dir, read_triples_file
     from rlhf.rl.config import DPOConfig
@@ -181,11 +191,12 @@ def _dpo_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = DPOConfig(**_overrides(args, DPOConfig))
+        resolve_device(cfg.device, "--device")
         policy = VLAAdapter(VLAPolicy.load(args.policy))
         episodes = load_episode_dir(args.episodes)
         triples = read_triples_file(args.triples)
         pairs = build_pairs(policy, triples, episodes)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError, DeviceUnavailableError) as e:
         return _fail("dpo train", str(e))
     if not pairs:
         return _fail("dpo train", "no decisive preference pairs (all ties?)")
@@ -216,7 +227,7 @@ def _rlhf_loop(args: argparse.Namespace) -> int:
     try:
         loop_cfg = LoopConfig(**_overrides(args, LoopConfig))
         reward_cfg = RewardConfig(**({"epochs": args.reward_epochs} if args.reward_epochs else {}),
-                                  kinematic=args.reward_kinematic)
+                                  kinematic=args.reward_kinematic, device=args.device or "cpu")
         teacher = TeacherConfig(beta=args.teacher_beta, mistake_rate=args.teacher_mistake_rate)
         if args.reward:
             from rlhf.reward.checkpoint import load_checkpoint
@@ -227,7 +238,7 @@ def _rlhf_loop(args: argparse.Namespace) -> int:
             # uses it; until then PPO's reward is a placeholder that is never optimised.
             reward_fn = GoldStepReward()
         trainer, collector, logger = _build_trainer(args, reward_fn)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError, DeviceUnavailableError) as e:
         return _fail("rlhf loop", str(e))
 
     store_labels = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rlhf.device import DEVICE_CHOICES
+
 
 def _check(cond: bool, msg: str) -> None:
     if not cond:
@@ -84,7 +86,8 @@ class PPOConfig:
     seed: int = 0
     """Seed of torch, the action sampling and the first episode seed."""
     device: str = "cpu"
-    """Torch device for the update."""
+    """"cpu", "cuda" or "auto": where the policy (moved there by the trainer) runs its rollouts' forward
+    passes and where the head and critic train."""
     critic_hidden: int = 128
     """Width of the critic's two hidden layers."""
     checkpoint_every: int = 5
@@ -96,6 +99,10 @@ class PPOConfig:
     log std -0.4..-0.6 for the joints (noise that dominates the gold return through jerk) and -5,
     the floor, for the gripper its demonstrations never move, where any drift of the mean through
     the shared layers costs tens of nats of KL per episode."""
+    exploration_noise_correlation: float = 0.0
+    """rho in [0, 1) of the rollouts' action noise along each episode: 0 is white noise; above 0 the
+    noise is AR(1), unit-variance at every step but smoother in time, so its jerk stops swamping the
+    policy's own (`rlhf.rl.exploration`). The collector must support it (both built-in ones do)."""
     critic_warmup_iterations: int = 0
     """First iterations in which only the critic learns (the head is frozen): a fresh critic's
     advantages are noise, and a policy update on noise moves a good BC policy away from what works."""
@@ -124,6 +131,9 @@ class PPOConfig:
             _check(math.isfinite(v) and v >= 0, f"PPOConfig.{name} must be >= 0, got {v}")
         _check(self.exploration_log_std is None or math.isfinite(self.exploration_log_std),
                f"PPOConfig.exploration_log_std must be finite or None, got {self.exploration_log_std}")
+        _check(math.isfinite(self.exploration_noise_correlation) and 0.0 <= self.exploration_noise_correlation < 1.0,
+               f"PPOConfig.exploration_noise_correlation must be in [0, 1), got {self.exploration_noise_correlation}")
+        _check(self.device in DEVICE_CHOICES, f"PPOConfig.device must be one of {DEVICE_CHOICES}, got {self.device!r}")
         _check(self.kl_mode in ("fixed", "adaptive"), f"PPOConfig.kl_mode must be 'fixed' or 'adaptive', got {self.kl_mode!r}")
         _check(self.kl_estimator in ("sample", "closed_form"),
                f"PPOConfig.kl_estimator must be 'sample' or 'closed_form', got {self.kl_estimator!r}")
@@ -153,7 +163,7 @@ class DPOConfig:
     seed: int = 0
     """Seed of the pair shuffling."""
     device: str = "cpu"
-    """Torch device."""
+    """"cpu", "cuda" or "auto": where the trainer moves the policy and trains the head."""
 
     def __post_init__(self) -> None:
         _check(math.isfinite(self.beta) and self.beta > 0, f"DPOConfig.beta must be > 0, got {self.beta}")
@@ -162,6 +172,7 @@ class DPOConfig:
         for name in ("learning_rate", "max_grad_norm"):
             v = getattr(self, name)
             _check(math.isfinite(v) and v > 0, f"DPOConfig.{name} must be > 0, got {v}")
+        _check(self.device in DEVICE_CHOICES, f"DPOConfig.device must be one of {DEVICE_CHOICES}, got {self.device!r}")
         _check(0.0 <= self.label_smoothing < 0.5, f"DPOConfig.label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
 
 

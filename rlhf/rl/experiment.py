@@ -70,6 +70,10 @@ class ExperimentConfig:
     """PPOConfig.exploration_log_std (normalised units) for RLHF and gold PPO; nan keeps BC's std. With
     -3.0 instead, RLHF won 64 % of 100 paired seeds against 53 % with seed 0, and 40 % against 42 % with
     seed 1 (stop 22): no settled gain."""
+    ppo_noise_correlation: float = 0.0
+    """PPOConfig.exploration_noise_correlation for RLHF and gold PPO (and so for the loop's new pairs,
+    which come from PPO's rollouts): 0 white noise, e.g. 0.9 AR(1) noise smooth in time. The initial
+    preference pairs (BC with its own std) stay white."""
     ppo_critic_warmup: int = 0
     """PPOConfig.critic_warmup_iterations: iterations in which only the critic learns (3 helped the
     GAE critic, run F; the group baseline below does not use the critic's values)."""
@@ -112,6 +116,8 @@ class ExperimentConfig:
         if self.ppo_group_scale and self.ppo_advantage != "group":
             raise ValueError(f"ExperimentConfig.ppo_group_scale=1 needs ppo_advantage 'group', got "
                              f"{self.ppo_advantage!r} (set ppo_group_scale=0 for GAE)")
+        if not 0.0 <= self.ppo_noise_correlation < 1.0:
+            raise ValueError(f"ExperimentConfig.ppo_noise_correlation must be in [0, 1), got {self.ppo_noise_correlation}")
         if not self.ppo_reward_std_coef >= 0:
             raise ValueError(f"ExperimentConfig.ppo_reward_std_coef must be >= 0, got {self.ppo_reward_std_coef}")
         if self.rlhf_rounds < 0 or self.rlhf_pairs_per_round < 1:
@@ -294,6 +300,7 @@ def _ppo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, reward_fn, name: str,
     pcfg = PPOConfig(iterations=cfg.ppo_iterations, episodes_per_iter=cfg.episodes_per_iter, kl_coef=cfg.kl_coef,
                      learning_rate=cfg.ppo_learning_rate, num_envs=cfg.num_envs, seed=cfg.seed, checkpoint_every=5,
                      exploration_log_std=None if math.isnan(cfg.ppo_exploration_log_std) else cfg.ppo_exploration_log_std,
+                     exploration_noise_correlation=cfg.ppo_noise_correlation,
                      critic_warmup_iterations=cfg.ppo_critic_warmup, group_size=cfg.ppo_group_size,
                      advantage=cfg.ppo_advantage, group_scale=bool(cfg.ppo_group_scale))
     trainer = PPOTrainer(policy, col, reward_fn, pcfg, logger=logger, out_dir=out, progress=False)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from rlhf.atomic import atomic_write_bytes, atomic_write_json
+from rlhf.device import resolve_device
 from rlhf.rl.config import PPOConfig
 from rlhf.rl.critic import Critic
 from rlhf.rl.gae import compute_gae, leave_one_out_advantages
@@ -90,8 +91,10 @@ class PPOTrainer:
         self.monitor = monitor or OverOptimizationMonitor()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
-        self.device = torch.device(c.device)
+        self.device = resolve_device(c.device, "PPOConfig.device")
         torch.manual_seed(c.seed)
+        # The rollouts' forward passes and the update run where the policy is: move it there.
+        policy.policy.to(self.device)
 
         # Only the action head trains: the backbone is frozen, and the reference is a frozen copy
         # of the head as it was at the start (the BC policy).
@@ -99,6 +102,11 @@ class PPOTrainer:
         self.head: nn.Module = policy.policy.action_head
         if c.exploration_log_std is not None:
             set_log_std(self.head, c.exploration_log_std)
+        if hasattr(collector, "noise_correlation"):
+            collector.noise_correlation = c.exploration_noise_correlation
+        elif c.exploration_noise_correlation:
+            raise ValueError(f"PPOConfig.exploration_noise_correlation={c.exploration_noise_correlation} but the "
+                             f"collector {type(collector).__name__} has no noise_correlation to set")
         self.reference_head = copy.deepcopy(self.head).eval()
         for p in self.reference_head.parameters():
             p.requires_grad_(False)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlhf.rl.exploration import CorrelatedNoise, check_noise_correlation
 from rlhf.rl.policy_adapter import RLPolicy
 from rlhf.trajectory import Trajectory
 
@@ -89,6 +90,7 @@ class VectorRolloutCollector:
         policy_version: str = "",
         task: str = "",
         sample_seed: int = 0,
+        noise_correlation: float = 0.0,
     ) -> None:
         if not env_fns:
             raise ValueError("VectorRolloutCollector needs at least one env factory")
@@ -102,6 +104,9 @@ class VectorRolloutCollector:
         self.task = task
         self.envs = make_vector_env(env_fns, mode)
         self.generator = torch.Generator().manual_seed(sample_seed)
+        self.noise_correlation = check_noise_correlation(noise_correlation)
+        """rho of the exploration noise's AR(1) process along each episode (`rlhf.rl.exploration`);
+        0 is white noise. PPOTrainer sets it from PPOConfig.exploration_noise_correlation."""
         self.extra: dict[str, Any] = {}
         try:  # the sim's control period and time limit, which its gold metrics read from `extra`
             self.control_dt = float(self.envs.get_attr("dt")[0])
@@ -148,6 +153,8 @@ class VectorRolloutCollector:
         head = self.policy.policy.action_head
         was_training = head.training
         head.eval()
+        # A fresh noise process per wave: every episode's noise starts from its stationary draw.
+        noise: CorrelatedNoise | None = None
         steps = 0
         try:
             while True:
@@ -162,9 +169,11 @@ class VectorRolloutCollector:
                 if deterministic:
                     samples = dist.mean
                 else:
-                    samples = dist.mean + dist.stddev * torch.randn(
-                        dist.mean.shape, generator=self.generator, dtype=dist.mean.dtype
-                    )
+                    if noise is None:
+                        noise = CorrelatedNoise(n, dist.mean.shape[-1], self.noise_correlation, self.generator)
+                    # Drawn on the CPU from the collector's generator (the same noise whatever the
+                    # policy's device), then moved to the policy's.
+                    samples = dist.mean + dist.stddev * noise.sample(dist.mean.dtype).to(dist.mean.device)
                 samples_np = samples.float().cpu().numpy()
                 actions = self.policy.to_env_action(samples_np)
                 space = self.envs.single_action_space
@@ -330,6 +339,8 @@ class RayRolloutCollector:
             for i in range(num_workers)
         ]
         self.num_envs = num_workers * envs_per_worker
+        self.noise_correlation = 0.0
+        """As VectorRolloutCollector's; sent to the actors with every collection."""
         self.needs_head_state = True
         self.env_steps = 0
         self.step_time = 0.0
@@ -338,7 +349,8 @@ class RayRolloutCollector:
         ray = self.ray
         state_ref = ray.put({k: v.detach().cpu() for k, v in head_state.items()}) if head_state else None
         shards = [list(seeds[i :: len(self.workers)]) for i in range(len(self.workers))]
-        futures = [w.collect.remote(state_ref, s, deterministic) for w, s in zip(self.workers, shards, strict=True) if s]
+        rho = check_noise_correlation(self.noise_correlation)
+        futures = [w.collect.remote(state_ref, s, deterministic, rho) for w, s in zip(self.workers, shards, strict=True) if s]
         results = ray.get(futures)
         by_seed: dict[int, list[EpisodeRecord]] = {}
         for records, env_steps, step_time in results:
@@ -362,7 +374,8 @@ class _RayWorker:
             control_dt=control_dt, policy_version=policy_version, task=task, sample_seed=index,
         )
 
-    def collect(self, head_state, seeds, deterministic):
+    def collect(self, head_state, seeds, deterministic, noise_correlation=0.0):
+        self.collector.noise_correlation = noise_correlation
         if head_state is not None:
             self.collector.set_head_state(head_state)
         before, t_before = self.collector.env_steps, self.collector.step_time

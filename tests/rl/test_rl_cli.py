@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from rlhf.cli import main
 
@@ -60,6 +61,18 @@ def test_cli_reports_bad_input_by_name(bc_checkpoint, tmp_path, capsys):
     rc = main(["ppo", "train", "--policy", str(bc_checkpoint), "--out", str(tmp_path), "--gold-reward",
                "--kl-coef", "-1", "--no-tensorboard"])
     assert rc == 2 and "PPOConfig.kl_coef" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without a GPU gives")
+@pytest.mark.parametrize("command", ["ppo", "dpo"])
+def test_cli_device_cuda_without_a_gpu_exits_2_naming_the_flag(bc_checkpoint, tmp_path, capsys, command):
+    if command == "ppo":
+        argv = ["ppo", "train", "--policy", str(bc_checkpoint), "--out", str(tmp_path), "--gold-reward", "--no-tensorboard"]
+    else:
+        argv = ["dpo", "train", "--policy", str(bc_checkpoint), "--episodes", str(tmp_path), "--triples",
+                str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "dpo")]
+    rc = main([*argv, "--device", "cuda"])
+    assert rc == 2 and "--device is 'cuda'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

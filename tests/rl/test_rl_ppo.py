@@ -157,6 +157,18 @@ def test_config_rejects_bad_values_by_name():
         PPOConfig(episodes_per_iter=8, group_size=3)
     with pytest.raises(ValueError, match="PPOConfig.advantage 'group' needs group_size >= 2"):
         PPOConfig(advantage="group")
+    with pytest.raises(ValueError, match="PPOConfig.device"):
+        PPOConfig(device="gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error a machine without a GPU gives")
+def test_cuda_without_a_gpu_is_a_clear_error_before_any_rollout():
+    policy = TinyRLPolicy(seed=0, bc_steps=0)
+    col = VectorRolloutCollector([make_toy_env], policy, mode="sync", task="toy")
+    with pytest.raises(RuntimeError, match=r"PPOConfig.device is 'cuda'"):
+        PPOTrainer(policy, col, hackable_step_rewards, PPOConfig(device="cuda"), gold_fn=gold_step_rewards,
+                   gold_metrics_fn=gold_metrics, progress=False)
+    col.close()
 
 
 def test_a_resumed_log_drops_the_rows_after_its_checkpoint(tmp_path):
