@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dt.add_argument("--epochs", type=int, help="DPOConfig.epochs")
     dt.add_argument("--batch-size", type=int, help="DPOConfig.batch_size")
     dt.add_argument("--learning-rate", type=float, help="DPOConfig.learning_rate")
+    dt.add_argument("--rpo-alpha", type=float, help="DPOConfig.rpo_alpha: weight of the chosen side's NLL (RPO)")
     dt.add_argument("--device", choices=("cpu", "cuda", "auto"), help="DPOConfig.device")
     dt.add_argument("--no-progress", action="store_true")
     dt.set_defaults(func=_dpo_train)

@@ -160,6 +160,11 @@ class DPOConfig:
     """Divide each side's summed log-prob by its segment length (pairs of unequal length)."""
     label_smoothing: float = 0.0
     """Conservative DPO: assume this fraction of labels is flipped (0 is plain DPO)."""
+    rpo_alpha: float = 0.0
+    """Weight of the chosen side's negative log-likelihood per step added to the DPO loss (RPO, Pang et
+    al. 2024; TRL's `rpo_alpha`). The DPO margin alone also grows when both sides' likelihood falls, so
+    the head's mean can drift away from every demonstrated action; this term anchors it to the chosen
+    ones. 0 is plain DPO."""
     seed: int = 0
     """Seed of the pair shuffling."""
     device: str = "cpu"
@@ -172,6 +177,7 @@ class DPOConfig:
         for name in ("learning_rate", "max_grad_norm"):
             v = getattr(self, name)
             _check(math.isfinite(v) and v > 0, f"DPOConfig.{name} must be > 0, got {v}")
+        _check(math.isfinite(self.rpo_alpha) and self.rpo_alpha >= 0, f"DPOConfig.rpo_alpha must be >= 0, got {self.rpo_alpha}")
         _check(self.device in DEVICE_CHOICES, f"DPOConfig.device must be one of {DEVICE_CHOICES}, got {self.device!r}")
         _check(0.0 <= self.label_smoothing < 0.5, f"DPOConfig.label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
 

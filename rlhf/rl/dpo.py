@@ -129,6 +129,15 @@ class DPOTrainer:
             rc, rr = self._logps(pairs, self.reference_head)
         w = torch.tensor([p.weight for p in pairs], dtype=torch.float32, device=self.device)
         loss, m = dpo_loss(pc, pr, rc, rr, c.beta, c.label_smoothing, w)
+        if c.rpo_alpha > 0:
+            # RPO: the chosen side's negative log-likelihood per step, so that DPO cannot widen its
+            # margin by pushing both sides' likelihood down (moving the mean away from every
+            # demonstrated action, which the margin alone rewards without bound).
+            steps = torch.tensor([p.chosen.actions.shape[0] for p in pairs], dtype=torch.float32, device=self.device)
+            nll = -(pc if c.normalize_by_length else pc / steps)
+            nll_loss = (nll * w).sum() / w.sum().clamp_min(1e-8)
+            loss = loss + c.rpo_alpha * nll_loss
+            m["chosen_nll"] = nll_loss.detach()
         self.optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(self.head.parameters(), c.max_grad_norm)

@@ -100,6 +100,8 @@ class ExperimentConfig:
     """DPO epochs."""
     dpo_beta: float = 0.1
     """DPO beta."""
+    dpo_rpo_alpha: float = 0.0
+    """DPOConfig.rpo_alpha: weight of the chosen side's NLL per step (0: plain DPO)."""
     eval_seeds: int = 40
     """Held-out initial states for the paired evaluation."""
     seed: int = 0
@@ -330,7 +332,8 @@ def _dpo(cfg: ExperimentConfig, work: Path, bc_ckpt: Path, episodes, triples) ->
         return out
     policy = _load(bc_ckpt)
     pairs = build_pairs(policy, triples, episodes)
-    DPOTrainer(policy, DPOConfig(beta=cfg.dpo_beta, epochs=cfg.dpo_epochs, seed=cfg.seed), progress=False).train(pairs)
+    DPOTrainer(policy, DPOConfig(beta=cfg.dpo_beta, epochs=cfg.dpo_epochs, seed=cfg.seed,
+                                   rpo_alpha=cfg.dpo_rpo_alpha), progress=False).train(pairs)
     policy.save_head(out)
     return out
 

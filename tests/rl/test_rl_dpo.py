@@ -66,3 +66,23 @@ def test_dpo_names_missing_episode():
 def test_dpo_cuda_without_gpu_is_a_clear_error():
     with pytest.raises(RuntimeError, match=r"DPOConfig.device is 'cuda'"):
         DPOTrainer(TinyRLPolicy(seed=0, bc_steps=0), DPOConfig(device="cuda"), progress=False)
+
+
+def test_rpo_term_keeps_the_chosen_actions_likely():
+    """Plain DPO may widen its margin by making both sides unlikely; RPO's NLL term holds the chosen
+    side's likelihood up, and its loss reports the term."""
+    chosen_logp = {}
+    for alpha in (0.0, 1.0):
+        policy = TinyRLPolicy(seed=0, bc_steps=100)
+        policy.policy.action_head.log_std.data.fill_(-1.5)
+        episodes, triples = make_data(policy)
+        pairs = build_pairs(policy, triples, episodes)
+        trainer = DPOTrainer(policy, DPOConfig(beta=0.5, learning_rate=1e-2, batch_size=8, epochs=60, rpo_alpha=alpha),
+                             progress=False)
+        hist = trainer.train(pairs)
+        assert ("dpo/chosen_nll" in hist[-1]) == (alpha > 0)
+        with torch.no_grad():
+            chosen_logp[alpha] = sum(sequence_logprob(policy, p.chosen, None, True) for p in pairs).item()
+    assert chosen_logp[1.0] > chosen_logp[0.0] + 1.0, chosen_logp
+    with pytest.raises(ValueError, match="DPOConfig.rpo_alpha"):
+        DPOConfig(rpo_alpha=-1.0)
