@@ -226,10 +226,10 @@ def part_bc(data: Data, args: argparse.Namespace, device: torch.device, work: Pa
 
     out: dict[str, Any] = {}
     trained = {}
-    for label, dev in devices(device):
-        steps = args.bc_steps if label == "device" else args.bc_cpu_steps
+
+    def run(label: str, dev: torch.device, steps: int, prefetch: int = -1):
         cfg = BCConfig(steps=steps, batch_size=args.bc_batch, eval_every=0, log_every=args.bc_log_every,
-                       device=dev.type, seed=0, time_budget_s=600.0)  # fmt: skip
+                       device=dev.type, seed=0, time_budget_s=600.0, prefetch_batches=prefetch)  # fmt: skip
         t0 = time.perf_counter()
         res = train_bc(data.demos, work / f"bc_{label}", cfg, PolicyConfig(image_size=96),
                        instruction_encoder=data.encoder, progress=False)  # fmt: skip
@@ -241,11 +241,21 @@ def part_bc(data: Data, args: argparse.Namespace, device: torch.device, work: Pa
             "device": str(dev), "steps": res.steps, "train_seconds": round(res.train_seconds, 3),
             "total_seconds": round(total, 3), "steps_per_s_steady": round(steady, 2),
             "ms_per_step_steady": round(1e3 / steady, 3), "steps_per_s_first_window": round(sps[0], 2),
+            "prefetch_batches": prefetch,
             "loss_first_windows": [round(h["losses/bc_loss"], 6) for h in res.history[: args.bc_cpu_steps // args.bc_log_every]],
             "final_bc_loss": round(res.history[-1]["losses/bc_loss"], 6),
             "final_action_mse": round(res.history[-1]["losses/action_mse"], 6),
         }  # fmt: skip
-        trained[label] = res
+        return res
+
+    for label, dev in devices(device):
+        trained[label] = run(label, dev, args.bc_steps if label == "device" else args.bc_cpu_steps)
+    if device.type == "cuda":
+        # The same run with the batches built in the loop instead of ahead in a thread (BCConfig's
+        # default on a GPU is 2 ahead): the prefetch's own gain, measured side by side.
+        run("device_in_loop", device, args.bc_steps, prefetch=0)
+        out["prefetch_speedup"] = round(out["device"]["steps_per_s_steady"] / out["device_in_loop"]["steps_per_s_steady"], 2)
+        out["prefetch_final_loss_abs_diff"] = abs(out["device"]["final_bc_loss"] - out["device_in_loop"]["final_bc_loss"])
     d, c = out["device"], out["cpu"]
     out["speedup_steady"] = round(d["steps_per_s_steady"] / c["steps_per_s_steady"], 2)
     first = min(len(d["loss_first_windows"]), len(c["loss_first_windows"]))
@@ -553,6 +563,11 @@ def table(results: dict[str, Any]) -> str:
     note = get("parts", "ppo", "cpu_policy_with_cuda_config", default=None)
     if note is not None:
         rows += ["", f"PPO with a CPU policy and PPOConfig.device=cuda: {note}"]
+    in_loop = get("parts", "bc", "device_in_loop", "steps_per_s_steady", default=None)
+    if in_loop is not None:
+        rows += ["", f"BC on the device with batches built in the loop (prefetch 0): {in_loop} steps/s; "
+                     f"prefetched (2 ahead) x{get('parts', 'bc', 'prefetch_speedup')}, final loss differs by "
+                     f"{_fmt(get('parts', 'bc', 'prefetch_final_loss_abs_diff', default=None))}"]
     return "\n".join(rows) + "\n"
 
 

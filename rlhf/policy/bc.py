@@ -34,6 +34,7 @@ from rlhf.policy.config import PolicyConfig
 from rlhf.policy.dataset import AUX_OBJECT_OFFSETS, BCDataset
 from rlhf.policy.instruction_encoder import InstructionEncoder
 from rlhf.policy.normalizer import Normalizer
+from rlhf.policy.prefetch import BatchPrefetcher
 from rlhf.policy.vla import VLAPolicy
 from rlhf.trajectory import Trajectory
 
@@ -89,6 +90,10 @@ class BCConfig:
     """"cpu", "cuda" or "auto" (cuda when available)."""
     num_threads: int | None = None
     """torch CPU threads (None leaves torch's default)."""
+    prefetch_batches: int = -1
+    """Batches built ahead in a background thread (`rlhf.policy.prefetch`); the run is the same either
+    way. -1: 2 when training on a GPU, 0 (built in the loop) on the CPU, where the thread would only
+    take a core from the training's own threads."""
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -115,6 +120,8 @@ class BCConfig:
             raise ValueError(f"BCConfig.time_budget_s must be > 0, got {self.time_budget_s}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"BCConfig.device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.prefetch_batches < -1:
+            raise ValueError(f"BCConfig.prefetch_batches must be >= -1, got {self.prefetch_batches}")
         if self.num_threads is not None and self.num_threads <= 0:
             raise ValueError(f"BCConfig.num_threads must be > 0 or None, got {self.num_threads}")
 
@@ -306,6 +313,11 @@ def train_bc(
         return metrics
 
     # 3. the loop.
+    def make_batch() -> dict[str, Any]:
+        return data.sample(cfg.batch_size, gen, cfg.image_shift)
+
+    depth = cfg.prefetch_batches if cfg.prefetch_batches >= 0 else (2 if device.type == "cuda" else 0)
+    prefetcher = BatchPrefetcher(make_batch, depth, pin_memory=device.type == "cuda") if depth else None
     policy.train()
     bar = tqdm(total=cfg.steps, desc="bc", unit="step", disable=not progress, dynamic_ncols=True)
     step, t_log, window = 0, time.perf_counter(), []
@@ -314,7 +326,7 @@ def train_bc(
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = data.sample(cfg.batch_size, gen, cfg.image_shift)
+            batch = prefetcher.next() if prefetcher is not None else make_batch()
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             features = policy.features(batch)
             loss, metrics = policy.loss_from_features(batch, features)
@@ -353,6 +365,8 @@ def train_bc(
             save_aux_head(aux_head, out / AUX_HEAD_FILE)
         final_metrics = evaluate(step, final=True)
     finally:
+        if prefetcher is not None:
+            prefetcher.close()
         bar.close()
         log.close()
     summary = {
