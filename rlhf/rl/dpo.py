@@ -128,7 +128,8 @@ class DPOTrainer:
         with torch.no_grad():
             rc, rr = self._logps(pairs, self.reference_head)
         w = torch.tensor([p.weight for p in pairs], dtype=torch.float32, device=self.device)
-        loss, m = dpo_loss(pc, pr, rc, rr, c.beta, c.label_smoothing, w)
+        dpo, m = dpo_loss(pc, pr, rc, rr, c.beta, c.label_smoothing, w)
+        loss = dpo
         if c.rpo_alpha > 0:
             # RPO: the chosen side's negative log-likelihood per step, so that DPO cannot widen its
             # margin by pushing both sides' likelihood down (moving the mean away from every
@@ -143,7 +144,8 @@ class DPOTrainer:
         nn.utils.clip_grad_norm_(self.head.parameters(), c.max_grad_norm)
         self.optimizer.step()
         self.step_count += 1
-        return {"losses/dpo_loss": float(loss.detach()), **{f"dpo/{k}": float(v) for k, v in m.items()}}
+        # losses/dpo_loss is DPO's own term (comparable with and without RPO); dpo/chosen_nll the other.
+        return {"losses/dpo_loss": float(dpo.detach()), **{f"dpo/{k}": float(v) for k, v in m.items()}}
 
     def train(self, pairs: Sequence[DPOPair]) -> list[dict[str, float]]:
         """`config.epochs` shuffled passes; returns per-epoch mean metrics (also logged)."""
