@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from rlhf.atomic import atomic_write_bytes, atomic_write_json
-from rlhf.device import resolve_device
+from rlhf.device import DEVICE_CHOICES, resolve_device
 from rlhf.policy.checkpoint import CheckpointError, read_state_dict, state_dict_bytes
 from rlhf.policy.config import PolicyConfig
 from rlhf.policy.dataset import AUX_OBJECT_OFFSETS, BCDataset
@@ -118,8 +118,8 @@ class BCConfig:
             )
         if not self.time_budget_s > 0:
             raise ValueError(f"BCConfig.time_budget_s must be > 0, got {self.time_budget_s}")
-        if self.device not in ("cpu", "cuda", "auto"):
-            raise ValueError(f"BCConfig.device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.device not in DEVICE_CHOICES:
+            raise ValueError(f"BCConfig.device must be one of {DEVICE_CHOICES}, got {self.device!r}")
         if self.prefetch_batches < -1:
             raise ValueError(f"BCConfig.prefetch_batches must be >= -1, got {self.prefetch_batches}")
         if self.num_threads is not None and self.num_threads <= 0:
