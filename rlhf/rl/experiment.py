@@ -75,8 +75,8 @@ class ExperimentConfig:
     which come from PPO's rollouts): 0 white noise, e.g. 0.9 AR(1) noise smooth in time. The initial
     preference pairs (BC with its own std) stay white. At exploration log std -3.0, 0.9 brought the
     rollouts' jerk nearer the mean action's (median over iterations 5.7-7.4 against 10.3-10.9 white)
-    but RLHF won no more seeds (58 and 59 % of 100 against 57 and 61 % white, seeds 0 and 1), lowered
-    jerk less, and the KL ended 2-6 times higher (the summed log-prob gradient of correlated noise has
+    but RLHF won about as many seeds (58, 59, 55 % of 100 against 57, 61, 45 % white, seeds 0-2),
+    lowered jerk less in two seeds of three, and the KL ended 2-6 times higher (the summed log-prob gradient of correlated noise has
     about (1 + rho) / (1 - rho) times the variance); at log std -2.0 it cost a third of the rollouts'
     successes (bench/results/rl.md, stop 23)."""
     ppo_critic_warmup: int = 0
@@ -109,8 +109,8 @@ class ExperimentConfig:
     """DPOConfig.rpo_alpha: weight of the chosen side's NLL per step (0: plain DPO). Plain DPO pushed
     the chosen side's likelihood down with the rejected one's (chosen reward -5.6 after 30 epochs) and
     collapsed: on seeds 0 and 1's 128 labels, 19 % and 36 % success against BC's 68 %. With 1.0: 53 %
-    and 66 %, preferred over BC on 45 % and 49 % of 100 seeds (23 % and 30 % plain); bench/results/rl.md,
-    stop 23."""
+    and 66 %, preferred over BC on 45 % and 49 % of 100 seeds (23 % and 30 % plain), and 53 % on seed
+    2's labels; bench/results/rl.md, stop 23."""
     eval_seeds: int = 40
     """Held-out initial states for the paired evaluation."""
     seed: int = 0
