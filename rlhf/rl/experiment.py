@@ -76,9 +76,9 @@ class ExperimentConfig:
     preference pairs (BC with its own std) stay white. At exploration log std -3.0, 0.9 brought the
     rollouts' jerk nearer the mean action's (median over iterations 5.7-7.4 against 10.3-10.9 white)
     but RLHF won about as many seeds (58, 59, 55 % of 100 against 57, 61, 45 % white, seeds 0-2),
-    lowered jerk less in two seeds of three, and the KL ended 2-6 times higher (the summed log-prob gradient of correlated noise has
-    about (1 + rho) / (1 - rho) times the variance); at log std -2.0 it cost a third of the rollouts'
-    successes (bench/results/rl.md, stop 23)."""
+    lowered jerk less in two seeds of three, and the KL ended 2-6 times higher (the summed log-prob
+    gradient of correlated noise has about (1 + rho) / (1 - rho) times the variance); at log std -2.0
+    it cost a third of the rollouts' successes (bench/results/rl.md, stop 23)."""
     ppo_critic_warmup: int = 0
     """PPOConfig.critic_warmup_iterations: iterations in which only the critic learns (3 helped the
     GAE critic, run F; the group baseline below does not use the critic's values)."""
